@@ -1,0 +1,1 @@
+"""The domain app: returnees, cases and their stages, access scoping, audit and encryption."""

@@ -1,0 +1,132 @@
+"""The admin is for configuration. Case data is read-only here and scoped by the selectors;
+identity fields never appear; every configuration change is audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from cases import selectors
+from cases.models import (
+    AuditEvent,
+    Case,
+    Membership,
+    PartnerOrganisation,
+    Programme,
+    Site,
+    Team,
+)
+from cases.services.config import config_delete, config_save
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        config_save(actor=request.user, instance=obj, changed_fields=list(form.changed_data))
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        config_delete(actor=request.user, instance=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            config_delete(actor=request.user, instance=obj)
+
+
+@admin.register(Programme)
+class ProgrammeAdmin(AuditedAdmin):
+    list_display = ["name", "country", "region", "allow_self_approval"]
+    search_fields = ["name"]
+
+
+@admin.register(Site)
+class SiteAdmin(AuditedAdmin):
+    list_display = ["name", "programme", "governorate", "district"]
+    list_filter = ["programme"]
+
+
+@admin.register(Team)
+class TeamAdmin(AuditedAdmin):
+    list_display = ["name", "site"]
+    list_filter = ["site__programme"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(AuditedAdmin):
+    list_display = ["user", "role", "team", "programme"]
+    list_filter = ["role"]
+    autocomplete_fields = ["user"]
+
+
+@admin.register(PartnerOrganisation)
+class PartnerOrganisationAdmin(AuditedAdmin):
+    list_display = ["name", "programme", "is_active"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Case)
+class CaseAdmin(ReadOnlyAdmin):
+    """Cases as the selectors scope them; changes go through the services (API and pages)."""
+
+    list_display = [
+        "case_number",
+        "stage",
+        "risk_level",
+        "team",
+        "caseworker",
+        "opened_at",
+    ]
+    list_filter = ["stage", "risk_level"]
+    search_fields = ["case_number"]
+    fields = [
+        "case_number",
+        "programme",
+        "team",
+        "caseworker",
+        "stage",
+        "stage_entered_at",
+        "opened_at",
+        "closed_at",
+        "outcome",
+        "risk_level",
+        "version",
+    ]
+    list_select_related = ["team", "caseworker"]
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Case]:
+        return selectors.case_list(user=request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_active and request.user.is_staff
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor_label", "action", "object_type", "object_id", "ip"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_id", "case_number", "actor_label", "request_id"]
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
+        return selectors.audit_event_list(user=request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_staff and selectors.is_auditor(user=request.user)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)

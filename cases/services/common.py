@@ -1,0 +1,79 @@
+"""Helpers every write service shares: validation, optimistic locking, role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from cases import selectors
+from cases.models import Case, Role, Stage
+from cases.selectors import User
+
+from .errors import ActionNotAllowed, DomainError, StaleVersion
+
+
+def choices_list(value: Any, choices: type[models.TextChoices], *, field: str) -> list[str]:
+    """Check that ``value`` is a list of distinct values of ``choices``."""
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError({field: "Must be a list."})
+    allowed = set(choices.values)
+    unknown = [item for item in value if item not in allowed]
+    if unknown:
+        raise ValidationError(
+            {field: f"Unknown value(s) {unknown!r}; choose from {sorted(allowed)}."}
+        )
+    return list(dict.fromkeys(value))
+
+
+def validated(instance: models.Model, *, exclude: Iterable[str] = ()) -> models.Model:
+    """Run the model's field and constraint validation; raises ValidationError per field."""
+    instance.full_clean(exclude=list(exclude), validate_unique=True)
+    return instance
+
+
+def check_version(instance: Any, expected_version: int | None) -> None:
+    if expected_version is not None and instance.version != expected_version:
+        raise StaleVersion(expected=expected_version, current=instance.version)
+
+
+def apply_changes(
+    instance: models.Model, changes: Mapping[str, Any], *, allowed: Iterable[str]
+) -> list[str]:
+    """Set the allowed attributes that differ; return the names that changed."""
+    allowed = set(allowed)
+    unknown = sorted(set(changes) - allowed)
+    if unknown:
+        raise ValidationError({name: "This field cannot be changed here." for name in unknown})
+    changed = []
+    for name, value in changes.items():
+        if getattr(instance, name) != value:
+            setattr(instance, name, value)
+            changed.append(name)
+    return changed
+
+
+def require_roles(*, actor: User, case: Case, roles: Iterable[Role], action: str) -> None:
+    """``actor`` is known to see ``case``; refuse the action unless they hold one of ``roles``."""
+    held = selectors.roles_on_case(user=actor, case=case)
+    if not held & set(roles):
+        raise ActionNotAllowed(f"Your role does not allow you to {action}.")
+
+
+def require_open(case: Case) -> None:
+    if case.stage == Stage.CLOSED:
+        raise DomainError("The case is closed; its records can no longer change.", code="closed")
+
+
+def lock_case(case: Case) -> Case:
+    """Re-read ``case`` with a row lock, so concurrent writers queue instead of racing."""
+    return Case.objects.select_for_update().select_related("returnee", "programme").get(pk=case.pk)
+
+
+def bump_case_version(case: Case, *fields: str) -> None:
+    case.version += 1
+    case.save(update_fields=[*fields, "version", "updated_at"])

@@ -1,0 +1,86 @@
+"""Recording and withdrawing consent. Withdrawing consent to share stops sharing, never support."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from cases.models import Case, ConsentRecord, ConsentScope, LegalBasis
+from cases.selectors import User
+
+from .audit import audit_record
+from .common import choices_list, require_open, validated
+
+
+@transaction.atomic
+def consent_create(
+    *,
+    actor: User,
+    case: Case,
+    legal_basis: str,
+    scope: list[str],
+    given_at: datetime.datetime | None = None,
+    notes: str = "",
+) -> ConsentRecord:
+    require_open(case)
+    if legal_basis not in LegalBasis.values:
+        raise ValidationError({"legal_basis": f"Choose one of {sorted(LegalBasis.values)}."})
+    scope = choices_list(scope, ConsentScope, field="scope")
+    if not scope:
+        raise ValidationError({"scope": "Say what the consent covers."})
+    given_at = given_at or timezone.now()
+    if given_at > timezone.now() + datetime.timedelta(minutes=5):
+        raise ValidationError({"given_at": "Consent cannot be given in the future."})
+    record = ConsentRecord(
+        returnee=case.returnee,
+        legal_basis=legal_basis,
+        scope=scope,
+        given_at=given_at,
+        recorded_by=actor,
+        notes=notes,
+    )
+    validated(record, exclude=["returnee", "recorded_by"])
+    record.save(force_insert=True)
+    audit_record(
+        actor=actor,
+        action="consent.create",
+        object_type="consent",
+        object_id=str(record.uuid),
+        case_number=case.case_number,
+        fields=["legal_basis", "scope", "given_at"],
+        detail={"legal_basis": legal_basis, "scope": scope},
+    )
+    return record
+
+
+@transaction.atomic
+def consent_withdraw(
+    *, actor: User, case: Case, consent: ConsentRecord, withdrawn_at: Any = None
+) -> ConsentRecord:
+    consent = ConsentRecord.objects.select_for_update().get(pk=consent.pk)
+    if consent.returnee_id != case.returnee_id:
+        raise ValidationError({"consent": "This consent does not belong to the case."})
+    if consent.withdrawn_at is not None:
+        raise ValidationError({"consent": "This consent was already withdrawn."})
+    consent.withdrawn_at = withdrawn_at or timezone.now()
+    consent.save(update_fields=["withdrawn_at"])
+    audit_record(
+        actor=actor,
+        action="consent.withdraw",
+        object_type="consent",
+        object_id=str(consent.uuid),
+        case_number=case.case_number,
+        fields=["withdrawn_at"],
+    )
+    return consent
+
+
+def has_active_consent(case: Case, *, scope: str | None = None) -> bool:
+    consents = ConsentRecord.objects.filter(returnee_id=case.returnee_id, withdrawn_at=None)
+    if scope is None:
+        return consents.exists()
+    return any(scope in record.scope for record in consents)

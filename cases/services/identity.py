@@ -1,0 +1,146 @@
+"""Reading, changing and searching identity fields: every one of these is audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+
+from cases import crypto, selectors
+from cases.models import IDENTITY_FIELDS, Case, Returnee, ScreeningAssessment
+from cases.selectors import CASE_ROLES, User
+
+from .audit import audit_record
+from .cases import RETURNEE_PROFILE_FIELDS, returnee_set_identity_indexes
+from .common import apply_changes, check_version, require_open, require_roles, validated
+
+
+@transaction.atomic
+def identity_reveal(*, actor: User, case: Case, reason: str) -> dict[str, Any]:
+    """Return the person's identity fields, recording who asked and why."""
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise ValidationError({"reason": "Say why you need to see this person's identity."})
+    require_roles(actor=actor, case=case, roles=CASE_ROLES, action="see identity fields")
+    person = Returnee.objects.get(pk=case.returnee_id)
+    audit_record(
+        actor=actor,
+        action="identity.reveal",
+        object_type="returnee",
+        object_id=person.person_number,
+        case_number=case.case_number,
+        fields=list(IDENTITY_FIELDS),
+        detail={"reason": reason},
+    )
+    return {name: getattr(person, name) for name in IDENTITY_FIELDS}
+
+
+@transaction.atomic
+def returnee_update(
+    *,
+    actor: User,
+    case: Case,
+    changes: dict[str, Any],
+    expected_version: int | None = None,
+) -> Returnee:
+    """Change a person's identity or profile fields; identity values never reach the log."""
+    require_open(case)
+    require_roles(actor=actor, case=case, roles=CASE_ROLES, action="change this person's record")
+    person = Returnee.objects.select_for_update().get(pk=case.returnee_id)
+    check_version(person, expected_version)
+    changed = apply_changes(person, changes, allowed=IDENTITY_FIELDS + RETURNEE_PROFILE_FIELDS)
+    if not changed:
+        return person
+    validated(person, exclude=["national_id_index", "phone_index"])
+    returnee_set_identity_indexes(person)
+    person.version += 1
+    person.save(
+        update_fields=[
+            *changed,
+            "national_id_index",
+            "phone_index",
+            "version",
+            "updated_at",
+        ]
+    )
+    audit_record(
+        actor=actor,
+        action="returnee.update",
+        object_type="returnee",
+        object_id=person.person_number,
+        case_number=case.case_number,
+        fields=changed,
+    )
+    return person
+
+
+@transaction.atomic
+def case_find_by_identifier(
+    *, actor: User, national_id: str = "", phone: str = ""
+) -> QuerySet[Case]:
+    """Exact-match search through the blind index, within the actor's scope. The searched
+    value is never logged; the audit event records which kind of identifier was searched."""
+    if bool(national_id) == bool(phone):
+        raise ValidationError({"national_id": "Give exactly one of national_id or phone."})
+    if national_id:
+        kind, digest = "national_id", crypto.national_id_index(national_id)
+        matches = selectors.case_list(user=actor).filter(returnee__national_id_index=digest)
+    else:
+        kind, digest = "phone", crypto.phone_index(phone)
+        matches = selectors.case_list(user=actor).filter(returnee__phone_index=digest)
+    if not digest:
+        raise ValidationError({kind: "This value is empty after normalisation."})
+    numbers = list(matches.values_list("case_number", flat=True))
+    audit_record(
+        actor=actor,
+        action="identity.search",
+        object_type="returnee",
+        object_id=kind,
+        fields=[kind],
+        detail={"matches": numbers},
+    )
+    return matches
+
+
+_ENCRYPTED_COLUMNS: dict[type, tuple[str, ...]] = {
+    Returnee: IDENTITY_FIELDS,
+    ScreeningAssessment: ("security_findings",),
+}
+
+
+def identity_reencrypt(*, actor: User | None = None, batch_size: int = 1000) -> int:
+    """Re-encrypt every encrypted value under the newest key (after adding one at the front
+    of FIELD_ENCRYPTION_KEYS); old keys can be removed once this has run."""
+    total = 0
+    for model, fields in _ENCRYPTED_COLUMNS.items():
+        last_pk = 0
+        while True:
+            with transaction.atomic():
+                batch = list(
+                    model.objects.select_for_update()
+                    .filter(pk__gt=last_pk)
+                    .order_by("pk")
+                    .only("pk", *fields)[:batch_size]
+                )
+                if not batch:
+                    break
+                model.objects.bulk_update(batch, fields)
+                last_pk = batch[-1].pk
+                total += len(batch)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="identity.reencrypt",
+            object_type="encryption_keys",
+            object_id="field_encryption",
+            detail={"records": total, "key_count": len(crypto_keys())},
+        )
+    return total
+
+
+def crypto_keys() -> list[str]:
+    from django.conf import settings
+
+    return list(settings.FIELD_ENCRYPTION_KEYS)

@@ -1,0 +1,349 @@
+"""Writing the records of each stage: intake, screening, training, support, monitoring contacts
+and incidents. Each write is validated whole, audited, and bumps the case's version."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+
+from cases.models import (
+    ApprovalStatus,
+    Case,
+    ContactOutcome,
+    Incident,
+    IntakeRecord,
+    MonitoringContact,
+    Need,
+    ReleaseCondition,
+    RiskLevel,
+    ScreeningAssessment,
+    Stage,
+    SupportProvision,
+    TrainingEnrolment,
+    UrgentNeed,
+)
+from cases.selectors import CASE_ROLES, SECURITY_READER_ROLES, User
+
+from .audit import audit_record
+from .common import (
+    apply_changes,
+    check_version,
+    choices_list,
+    lock_case,
+    require_open,
+    require_roles,
+    validated,
+)
+from .errors import DomainError
+
+M = TypeVar("M", bound=models.Model)
+
+INTAKE_FIELDS = (
+    "return_date",
+    "first_contact_date",
+    "intake_date",
+    "referral_source",
+    "urgent_needs",
+    "notes",
+)
+SCREENING_FIELDS = (
+    "assessed_on",
+    "clearance_status",
+    "needs",
+    "answers",
+    "risk_level",
+    "decision",
+    "decision_reason",
+    "security_findings",
+    "judicial_status",
+    "release_conditions",
+    "compliance",
+)
+ENROLMENT_FIELDS = (
+    "course",
+    "provider",
+    "start_date",
+    "end_date",
+    "attendance_percent",
+    "status",
+    "certificate",
+)
+SUPPORT_FIELDS = ("pillar", "kind", "provided_on", "amount", "currency", "notes")
+CONTACT_FIELDS = ("planned_date", "actual_date", "mode", "outcome", "concerns")
+INCIDENT_FIELDS = ("kind", "occurred_on", "severity", "description")
+
+
+def _open_case_for_write(actor: User, case: Case) -> Case:
+    case = lock_case(case)
+    require_roles(actor=actor, case=case, roles=CASE_ROLES, action="change this case")
+    require_open(case)
+    return case
+
+
+def _only(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValidationError({name: "Unknown field." for name in unknown})
+    return dict(data)
+
+
+def _create(*, actor: User, case: Case, instance: M, action: str, fields: list[str]) -> M:
+    validated(instance, exclude=["case", "recorded_by", "assessed_by"])
+    instance.save(force_insert=True)
+    case.version += 1
+    case.save(update_fields=["version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type=instance._meta.model_name or "",
+        object_id=str(instance.uuid),  # type: ignore[attr-defined]
+        case_number=case.case_number,
+        fields=fields,
+    )
+    return instance
+
+
+def _update(
+    *,
+    actor: User,
+    case: Case,
+    instance: M,
+    changes: dict[str, Any],
+    allowed: tuple[str, ...],
+    expected_version: int | None,
+    action: str,
+) -> M:
+    check_version(instance, expected_version)
+    changed = apply_changes(instance, changes, allowed=allowed)
+    if not changed:
+        return instance
+    validated(instance, exclude=["case", "recorded_by", "assessed_by"])
+    instance.version += 1  # type: ignore[attr-defined]
+    update_fields = [*changed, "version"]
+    if any(f.name == "updated_at" for f in instance._meta.fields):
+        update_fields.append("updated_at")
+    instance.save(update_fields=update_fields)
+    case.version += 1
+    case.save(update_fields=["version", "updated_at"])
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type=instance._meta.model_name or "",
+        object_id=str(instance.uuid),  # type: ignore[attr-defined]
+        case_number=case.case_number,
+        fields=changed,
+    )
+    return instance
+
+
+@transaction.atomic
+def intake_update(
+    *,
+    actor: User,
+    case: Case,
+    changes: dict[str, Any],
+    expected_version: int | None = None,
+) -> IntakeRecord:
+    case = _open_case_for_write(actor, case)
+    changes = _only(changes, INTAKE_FIELDS)
+    if "urgent_needs" in changes:
+        changes["urgent_needs"] = choices_list(
+            changes["urgent_needs"], UrgentNeed, field="urgent_needs"
+        )
+    record = IntakeRecord.objects.select_for_update().get(case=case)
+    return _update(
+        actor=actor,
+        case=case,
+        instance=record,
+        changes=changes,
+        allowed=INTAKE_FIELDS,
+        expected_version=expected_version,
+        action="intake.update",
+    )
+
+
+def _clean_screening(actor: User, case: Case, data: dict[str, Any]) -> dict[str, Any]:
+    data = _only(data, SCREENING_FIELDS)
+    if "needs" in data:
+        data["needs"] = choices_list(data["needs"], Need, field="needs")
+    if "release_conditions" in data:
+        data["release_conditions"] = choices_list(
+            data["release_conditions"], ReleaseCondition, field="release_conditions"
+        )
+    if "answers" in data and not isinstance(data["answers"], dict):
+        raise ValidationError({"answers": "Must be an object of question → answer."})
+    if data.get("security_findings"):
+        require_roles(
+            actor=actor,
+            case=case,
+            roles=SECURITY_READER_ROLES,
+            action="record security findings",
+        )
+    return data
+
+
+@transaction.atomic
+def screening_create(*, actor: User, case: Case, data: dict[str, Any]) -> ScreeningAssessment:
+    """Record a screening assessment; its risk level becomes the case's risk level."""
+    case = _open_case_for_write(actor, case)
+    if case.stage != Stage.SCREENING:
+        raise DomainError("Screening is recorded while the case is in screening.", code="stage")
+    data = _clean_screening(actor, case, data)
+    assessment = ScreeningAssessment(case=case, assessed_by=actor, **data)
+    assessment = _create(
+        actor=actor,
+        case=case,
+        instance=assessment,
+        action="screening.create",
+        fields=sorted(data),
+    )
+    _set_case_risk(case, assessment.risk_level)
+    return assessment
+
+
+@transaction.atomic
+def screening_update(
+    *,
+    actor: User,
+    case: Case,
+    assessment: ScreeningAssessment,
+    changes: dict[str, Any],
+    expected_version: int | None = None,
+) -> ScreeningAssessment:
+    case = _open_case_for_write(actor, case)
+    assessment = ScreeningAssessment.objects.select_for_update().get(pk=assessment.pk, case=case)
+    if assessment.approvals.filter(
+        status__in=[ApprovalStatus.REQUESTED, ApprovalStatus.APPROVED]
+    ).exists():
+        raise DomainError(
+            "This assessment's decision has been sent for approval; record a new assessment "
+            "instead of changing it.",
+            code="locked",
+        )
+    changes = _clean_screening(actor, case, changes)
+    assessment = _update(
+        actor=actor,
+        case=case,
+        instance=assessment,
+        changes=changes,
+        allowed=SCREENING_FIELDS,
+        expected_version=expected_version,
+        action="screening.update",
+    )
+    _set_case_risk(case, assessment.risk_level)
+    return assessment
+
+
+def _set_case_risk(case: Case, risk_level: str) -> None:
+    if risk_level in RiskLevel.values and case.risk_level != risk_level:
+        case.risk_level = risk_level
+        case.save(update_fields=["risk_level", "updated_at"])
+
+
+@transaction.atomic
+def enrolment_create(*, actor: User, case: Case, data: dict[str, Any]) -> TrainingEnrolment:
+    case = _open_case_for_write(actor, case)
+    data = _only(data, ENROLMENT_FIELDS)
+    return _create(
+        actor=actor,
+        case=case,
+        instance=TrainingEnrolment(case=case, **data),
+        action="enrolment.create",
+        fields=sorted(data),
+    )
+
+
+@transaction.atomic
+def enrolment_update(
+    *,
+    actor: User,
+    case: Case,
+    enrolment: TrainingEnrolment,
+    changes: dict[str, Any],
+    expected_version: int | None = None,
+) -> TrainingEnrolment:
+    case = _open_case_for_write(actor, case)
+    enrolment = TrainingEnrolment.objects.select_for_update().get(pk=enrolment.pk, case=case)
+    return _update(
+        actor=actor,
+        case=case,
+        instance=enrolment,
+        changes=_only(changes, ENROLMENT_FIELDS),
+        allowed=ENROLMENT_FIELDS,
+        expected_version=expected_version,
+        action="enrolment.update",
+    )
+
+
+@transaction.atomic
+def support_create(*, actor: User, case: Case, data: dict[str, Any]) -> SupportProvision:
+    case = _open_case_for_write(actor, case)
+    data = _only(data, SUPPORT_FIELDS)
+    if data.get("amount") is not None and not data.get("currency"):
+        raise ValidationError({"currency": "Give the currency of the amount."})
+    return _create(
+        actor=actor,
+        case=case,
+        instance=SupportProvision(case=case, recorded_by=actor, **data),
+        action="support.create",
+        fields=sorted(data),
+    )
+
+
+@transaction.atomic
+def contact_create(*, actor: User, case: Case, data: dict[str, Any]) -> MonitoringContact:
+    """Record a monitoring contact, planned or already held."""
+    case = _open_case_for_write(actor, case)
+    data = _only(data, CONTACT_FIELDS)
+    return _create(
+        actor=actor,
+        case=case,
+        instance=MonitoringContact(case=case, recorded_by=actor, **data),
+        action="contact.create",
+        fields=sorted(data),
+    )
+
+
+@transaction.atomic
+def contact_update(
+    *,
+    actor: User,
+    case: Case,
+    contact: MonitoringContact,
+    changes: dict[str, Any],
+    expected_version: int | None = None,
+) -> MonitoringContact:
+    """Record what happened at a planned contact (met, missed, rescheduled)."""
+    case = _open_case_for_write(actor, case)
+    contact = MonitoringContact.objects.select_for_update().get(pk=contact.pk, case=case)
+    changes = _only(changes, CONTACT_FIELDS)
+    if changes.get("outcome") == ContactOutcome.MET and not (
+        changes.get("actual_date") or contact.actual_date
+    ):
+        raise ValidationError({"actual_date": "A contact that took place needs its date."})
+    if changes.get("outcome") in (ContactOutcome.MET, ContactOutcome.MISSED):
+        contact.recorded_by = actor
+    return _update(
+        actor=actor,
+        case=case,
+        instance=contact,
+        changes=changes,
+        allowed=CONTACT_FIELDS,
+        expected_version=expected_version,
+        action="contact.update",
+    )
+
+
+@transaction.atomic
+def incident_create(*, actor: User, case: Case, data: dict[str, Any]) -> Incident:
+    case = _open_case_for_write(actor, case)
+    data = _only(data, INCIDENT_FIELDS)
+    return _create(
+        actor=actor,
+        case=case,
+        instance=Incident(case=case, recorded_by=actor, **data),
+        action="incident.create",
+        fields=sorted(data),
+    )
