@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 
 from cases import selectors
 from cases.models import (
@@ -107,6 +107,13 @@ class CaseAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Case]:
         return selectors.case_list(user=request.user)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Case:
+        # The admin would redirect with "does not exist"; out of scope must look like missing.
+        case = super().get_object(request, object_id, from_field)
+        if case is None:
+            raise Http404("No such case.")
+        return case
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_active and request.user.is_staff

@@ -44,9 +44,12 @@ class RiskLevel(models.TextChoices):
 
 
 class Case(models.Model):
-    """Addressed everywhere by its random case number, never by the database id."""
+    """Its primary key is the random case number, so every URL (the admin's included), log line
+    and API response addresses it pseudonymously and no sequential id exists to enumerate."""
 
-    case_number = models.CharField(max_length=16, unique=True, default=new_case_number)
+    case_number = models.CharField(
+        max_length=16, primary_key=True, default=new_case_number, editable=False
+    )
     returnee = models.ForeignKey(Returnee, on_delete=models.PROTECT, related_name="cases")
     programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="cases")
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="cases")

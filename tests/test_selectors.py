@@ -1,0 +1,96 @@
+"""Need-to-know: who sees which cases, decided in cases/selectors.py only."""
+
+import pytest
+from django.http import Http404
+
+from cases import selectors
+
+
+@pytest.fixture
+def cases(world, make_case):
+    return {
+        "a": make_case(team=world.team_a),
+        "b": make_case(team=world.team_b, caseworker=world.bob),
+        "c": make_case(team=world.team_c),
+        "x": make_case(team=world.team_x, caseworker=world.xavier),
+    }
+
+
+# persona -> the team letters whose cases they see
+EXPECTED_SCOPE = {
+    "alice": {"a", "c"},  # caseworker of teams A and C
+    "bob": {"b"},  # caseworker of team B
+    "carol": {"a", "c"},  # supervises A and C, not B
+    "mona": {"a", "b", "c"},  # manages programme North, not South
+    "audrey": set(),  # auditor: the log, no case data
+    "xavier": {"x"},  # caseworker in programme South
+    "ivan": set(),  # disabled account
+    "root": set(),  # superuser without a role
+}
+
+
+@pytest.mark.parametrize(("persona", "visible"), EXPECTED_SCOPE.items())
+def test_case_list_is_cut_to_the_personas_scope(world, cases, persona, visible):
+    user = getattr(world, persona)
+    listed = set(selectors.case_list(user=user).values_list("case_number", flat=True))
+    assert listed == {cases[letter].case_number for letter in visible}
+
+
+@pytest.mark.parametrize(("persona", "visible"), EXPECTED_SCOPE.items())
+def test_case_get_raises_404_outside_scope_and_returns_the_case_inside(
+    world, cases, persona, visible
+):
+    user = getattr(world, persona)
+    for letter, case in cases.items():
+        if letter in visible:
+            assert selectors.case_get(user=user, case_number=case.case_number) == case
+        else:
+            with pytest.raises(Http404):
+                selectors.case_get(user=user, case_number=case.case_number)
+
+
+def test_anonymous_user_sees_no_cases(cases):
+    from django.contrib.auth.models import AnonymousUser
+
+    assert not selectors.case_list(user=AnonymousUser()).exists()
+    assert not selectors.case_list(user=None).exists()
+
+
+def test_unknown_case_number_is_404_like_an_out_of_scope_one(world, cases):
+    with pytest.raises(Http404):
+        selectors.case_get(user=world.mona, case_number="C-0000-0000")
+
+
+def test_case_list_has_no_duplicates_for_users_with_several_paths_to_a_case(world, cases):
+    """alice is a caseworker of A and C, carol supervises both: each case appears once."""
+    for user in (world.alice, world.carol):
+        numbers = list(selectors.case_list(user=user).values_list("case_number", flat=True))
+        assert len(numbers) == len(set(numbers)) == 2
+
+
+def test_security_findings_are_for_supervisors_and_managers_only(world, cases):
+    case = cases["a"]
+    assert selectors.can_read_security_findings(user=world.carol, case=case)
+    assert selectors.can_read_security_findings(user=world.mona, case=case)
+    assert not selectors.can_read_security_findings(user=world.alice, case=case)
+    assert not selectors.can_read_security_findings(user=world.bob, case=case)
+
+
+def test_only_auditors_read_the_audit_log(world, cases):
+    from django.db import transaction
+
+    from cases.models import AuditEvent
+    from cases.services.audit import audit_record
+
+    with transaction.atomic():
+        audit_record(actor=world.alice, action="test.event", object_type="x", object_id="1")
+    assert selectors.audit_event_list(user=world.audrey).count() == AuditEvent.objects.count()
+    for persona in ("alice", "carol", "mona", "root"):
+        assert not selectors.audit_event_list(user=getattr(world, persona)).exists()
+
+
+def test_case_list_uses_one_query_whatever_the_number_of_memberships(
+    world, cases, django_assert_num_queries
+):
+    with django_assert_num_queries(1):
+        list(selectors.case_list(user=world.carol))
