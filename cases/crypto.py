@@ -2,8 +2,9 @@
 
 Values are sealed with ``cryptography``'s MultiFernet (AES-CBC with an HMAC-SHA256 tag, so a
 tampered ciphertext fails to decrypt): the first configured key encrypts, every key decrypts, and
-``rotate`` re-seals a token under the first key. The blind index is an HMAC-SHA256 of the
+re-saving a value seals it under the first key. The blind index is an HMAC-SHA256 of the
 normalised value under a separate key, so equal values can be found without storing them.
+Rotation re-encrypts through the model fields (``cases.services.identity.identity_reencrypt``).
 """
 
 from __future__ import annotations
@@ -48,14 +49,6 @@ def decrypt(token: str) -> str:
         return _fernet().decrypt(token[len(TOKEN_PREFIX) :].encode("ascii")).decode("utf-8")
     except InvalidToken as exc:
         raise ValueError("Encrypted value cannot be decrypted with the configured keys.") from exc
-
-
-def rotate(token: str) -> str:
-    """Re-seal a stored token under the newest key, without exposing the plaintext."""
-    if not token.startswith(TOKEN_PREFIX):
-        raise ValueError("Stored value is not an encrypted token.")
-    raw = _fernet().rotate(token[len(TOKEN_PREFIX) :].encode("ascii"))
-    return TOKEN_PREFIX + raw.decode("ascii")
 
 
 def generate_key() -> str:

@@ -6,6 +6,7 @@ import secrets
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -115,7 +116,9 @@ class Returnee(models.Model):
 
     # Non-identifying profile.
     sex = models.CharField(max_length=16, choices=Sex.choices, default=Sex.UNKNOWN)
-    year_of_birth = models.PositiveSmallIntegerField(null=True, blank=True)
+    year_of_birth = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1900), MaxValueValidator(2100)]
+    )
     nationality = models.CharField(max_length=64, blank=True)
     origin_district = models.CharField(max_length=100, blank=True)
     current_district = models.CharField(max_length=100, blank=True, db_index=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -56,6 +58,13 @@ class IntakeRecord(models.Model):
                 name="intake_first_contact_not_after_intake",
             ),
         ]
+
+    def clean(self) -> None:
+        first, intake = self.first_contact_date, self.intake_date
+        if first and intake and first > intake:
+            raise ValidationError(
+                {"intake_date": _("The intake cannot come before the first contact.")}
+            )
 
 
 class ClearanceStatus(models.TextChoices):
@@ -153,7 +162,9 @@ class TrainingEnrolment(models.Model):
     provider = models.CharField(max_length=200)
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
-    attendance_percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    attendance_percent = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(100)]
+    )
     status = models.CharField(
         max_length=16, choices=EnrolmentStatus.choices, default=EnrolmentStatus.ENROLLED
     )
@@ -173,6 +184,10 @@ class TrainingEnrolment(models.Model):
                 name="enrolment_end_after_start",
             ),
         ]
+
+    def clean(self) -> None:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValidationError({"end_date": _("The course cannot end before it starts.")})
 
 
 class Pillar(models.TextChoices):

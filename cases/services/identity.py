@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -135,12 +136,6 @@ def identity_reencrypt(*, actor: User | None = None, batch_size: int = 1000) -> 
             action="identity.reencrypt",
             object_type="encryption_keys",
             object_id="field_encryption",
-            detail={"records": total, "key_count": len(crypto_keys())},
+            detail={"records": total, "key_count": len(settings.FIELD_ENCRYPTION_KEYS)},
         )
     return total
-
-
-def crypto_keys() -> list[str]:
-    from django.conf import settings
-
-    return list(settings.FIELD_ENCRYPTION_KEYS)

@@ -324,13 +324,13 @@ def contact_update(
     ):
         raise ValidationError({"actual_date": "A contact that took place needs its date."})
     if changes.get("outcome") in (ContactOutcome.MET, ContactOutcome.MISSED):
-        contact.recorded_by = actor
+        changes["recorded_by"] = actor
     return _update(
         actor=actor,
         case=case,
         instance=contact,
         changes=changes,
-        allowed=CONTACT_FIELDS,
+        allowed=(*CONTACT_FIELDS, "recorded_by"),
         expected_version=expected_version,
         action="contact.update",
     )

@@ -1,0 +1,103 @@
+"""The admin: case pages scoped by the selectors (out of scope is 404), no identity fields,
+configuration changes audited."""
+
+import pytest
+from django.urls import reverse
+
+from cases.models import AuditEvent, Stage
+
+from .factories import PASSWORD
+
+
+@pytest.fixture
+def cases(world, make_case):
+    return {
+        "a": make_case(Stage.SCREENING, team=world.team_a),
+        "b": make_case(Stage.SCREENING, team=world.team_b, caseworker=world.bob),
+    }
+
+
+def _client(client, user):
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def test_case_list_shows_only_cases_in_scope(client, world, cases):
+    response = _client(client, world.bob).get(reverse("admin:cases_case_changelist"))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert cases["b"].case_number in body
+    assert cases["a"].case_number not in body
+
+
+@pytest.mark.parametrize(
+    ("persona", "letter", "status"),
+    [
+        ("alice", "a", 200),
+        ("alice", "b", 404),
+        ("bob", "a", 404),
+        ("carol", "a", 200),
+        ("carol", "b", 404),
+        ("mona", "b", 200),
+        ("root", "a", 404),
+        ("xavier", "a", 404),
+    ],
+)
+def test_case_page_is_404_out_of_scope_and_shows_the_case_in_scope(
+    client, world, cases, persona, letter, status
+):
+    case = cases[letter]
+    url = reverse("admin:cases_case_change", args=[case.case_number])
+    assert case.case_number in url  # the pseudonymous number, not a database id
+    response = _client(client, getattr(world, persona)).get(url)
+    assert response.status_code == status
+    if status == 200:
+        assert case.case_number in response.content.decode()
+
+
+def test_case_page_carries_no_identity_value(client, world, cases):
+    case = cases["a"]
+    response = _client(client, world.alice).get(
+        reverse("admin:cases_case_change", args=[case.case_number])
+    )
+    body = response.content.decode()
+    assert case.returnee.given_name not in body
+    assert case.returnee.national_id not in body
+
+
+def test_cases_cannot_be_changed_through_the_admin(client, world, cases):
+    case = cases["a"]
+    url = reverse("admin:cases_case_change", args=[case.case_number])
+    response = _client(client, world.mona).post(url, {"stage": "closed"})
+    assert response.status_code == 403
+    case.refresh_from_db()
+    assert case.stage == Stage.SCREENING
+
+
+def test_audit_log_is_listed_for_auditors_only(client, world, cases):
+    url = reverse("admin:cases_auditevent_changelist")
+    audrey = world.audrey
+    audrey.is_staff = True
+    audrey.save()
+    assert _client(client, audrey).get(url).status_code == 200
+    client.logout()
+    assert _client(client, world.mona).get(url).status_code == 403
+
+
+def test_configuration_change_in_the_admin_is_audited(client, admin_user, world):
+    from cases.models import Role
+
+    from .factories import MembershipFactory
+
+    MembershipFactory(user=admin_user, role=Role.PROGRAMME_MANAGER, programme=world.north)
+    client.force_login(admin_user)
+    url = reverse("admin:cases_programme_change", args=[world.north.pk])
+    response = client.post(
+        url, {"name": "North", "country": "Iraq", "region": "Ninewa Plains"}, follow=False
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="programme.update")
+    assert event.actor == admin_user
+    assert event.fields == ["region"]
+    assert event.ip == "127.0.0.1"
+    assert len(event.request_id) == 32

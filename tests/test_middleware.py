@@ -1,0 +1,35 @@
+"""Request context for the audit log, and the session's absolute lifetime."""
+
+import time
+
+from django.urls import reverse
+
+from .factories import PASSWORD
+
+
+def test_a_valid_request_id_is_kept_and_a_bad_one_replaced(client, world):
+    response = client.get(reverse("admin:login"), HTTP_X_REQUEST_ID="abcdef12-3456")
+    assert response["X-Request-ID"] == "abcdef12-3456"
+    response = client.get(reverse("admin:login"), HTTP_X_REQUEST_ID="<script>")
+    assert response["X-Request-ID"] != "<script>" and len(response["X-Request-ID"]) == 32
+
+
+def test_session_ends_after_its_absolute_lifetime_even_when_active(client, world, settings):
+    settings.SESSION_ABSOLUTE_LIFETIME_SECONDS = 60
+    assert client.login(username="alice", password=PASSWORD)
+    url = reverse("admin:cases_case_changelist")
+    assert client.get(url).status_code == 200
+    session = client.session
+    session["session_started_at"] = time.time() - 61
+    session.save()
+    response = client.get(url)
+    assert response.status_code == 302 and reverse("admin:login") in response["Location"]
+
+
+def test_disabled_account_is_logged_out_at_its_next_request(client, world):
+    assert client.login(username="alice", password=PASSWORD)
+    url = reverse("admin:cases_case_changelist")
+    assert client.get(url).status_code == 200
+    world.alice.is_active = False
+    world.alice.save()
+    assert client.get(url).status_code == 302
