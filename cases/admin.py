@@ -6,8 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 
 from cases import selectors
 from cases.models import (
@@ -19,6 +23,7 @@ from cases.models import (
     Site,
     Team,
 )
+from cases.services.audit import audit_record
 from cases.services.config import config_delete, config_save
 
 
@@ -137,3 +142,32 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)
+
+
+# Staff accounts and groups decide who reaches case data: their changes are audited too.
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+
+@admin.register(get_user_model())
+class AuditedUserAdmin(AuditedAdmin, UserAdmin):
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        # The password view saves its form itself, outside save_model.
+        with transaction.atomic():
+            response = super().user_change_password(request, id, form_url)
+            if request.method == "POST" and response.status_code == 302:
+                audit_record(
+                    actor=request.user,
+                    action="user.password_change",
+                    object_type="user",
+                    object_id=id,
+                    fields=["password"],
+                )
+        return response
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
+    pass

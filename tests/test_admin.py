@@ -101,3 +101,43 @@ def test_configuration_change_in_the_admin_is_audited(client, admin_user, world)
     assert event.fields == ["region"]
     assert event.ip == "127.0.0.1"
     assert len(event.request_id) == 32
+
+
+def test_staff_account_change_in_the_admin_is_audited_without_the_password(
+    client, admin_user, world
+):
+    client.force_login(admin_user)
+    url = reverse("admin:auth_user_add")
+    response = client.post(
+        url,
+        {
+            "username": "newcaseworker",
+            "password1": "a-long-enough-passphrase-91",
+            "password2": "a-long-enough-passphrase-91",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    event = AuditEvent.objects.get(action="user.create")
+    assert event.actor == admin_user
+    assert "passphrase" not in str(event.content())
+
+
+def test_password_change_in_the_admin_is_audited(client, admin_user, world):
+    client.force_login(admin_user)
+    url = reverse("admin:auth_user_password_change", args=[world.bob.pk])
+    response = client.post(
+        url,
+        {
+            "password1": "another-long-passphrase-77",
+            "password2": "another-long-passphrase-77",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="user.password_change")
+    assert (event.actor, event.object_id, event.fields) == (
+        admin_user,
+        str(world.bob.pk),
+        ["password"],
+    )
