@@ -23,20 +23,27 @@ from cases.models import (
     Site,
     Team,
 )
+from cases.selectors import Actor
 from cases.services.audit import audit_record
 from cases.services.config import config_delete, config_save
 
 
+def _actor(request: HttpRequest) -> Actor:
+    # The admin only lets authenticated staff this far.
+    assert isinstance(request.user, Actor)
+    return request.user
+
+
 class AuditedAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        config_save(actor=request.user, instance=obj, changed_fields=list(form.changed_data))
+        config_save(actor=_actor(request), instance=obj, changed_fields=list(form.changed_data))
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        config_delete(actor=request.user, instance=obj)
+        config_delete(actor=_actor(request), instance=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
         for obj in queryset:
-            config_delete(actor=request.user, instance=obj)
+            config_delete(actor=_actor(request), instance=obj)
 
 
 @admin.register(Programme)
@@ -115,7 +122,7 @@ class CaseAdmin(ReadOnlyAdmin):
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Case:
         # The admin would redirect with "does not exist"; out of scope must look like missing.
-        case = super().get_object(request, object_id, from_field)
+        case: Case | None = super().get_object(request, object_id, from_field)
         if case is None:
             raise Http404("No such case.")
         return case

@@ -45,6 +45,10 @@ class EncryptedTextField(models.TextField):
 class EncryptedDateField(EncryptedTextField):
     """A date stored as encrypted ISO text; blank means unknown."""
 
+    # Tell django-stubs the Python type this field sets and returns.
+    _pyi_private_set_type: datetime.date | str | None  # type: ignore[assignment]
+    _pyi_private_get_type: datetime.date | None  # type: ignore[assignment]
+
     def to_plain(self, value: Any) -> str:
         if isinstance(value, datetime.date):
             return value.isoformat()

@@ -7,7 +7,9 @@ need-to-know is enforced once. Out of scope means absent: callers get ``Http404`
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from typing import TypeGuard
+
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -20,32 +22,34 @@ from cases.models import (
     Team,
 )
 
-User = AbstractBaseUser | AnonymousUser
+# Anyone who may ask (pages and the API pass request.user, which may be anonymous).
+Viewer = User | AnonymousUser
+# Staff who act: services take an authenticated account.
+Actor = User
 
 CASE_ROLES = frozenset({Role.CASEWORKER, Role.SUPERVISOR, Role.PROGRAMME_MANAGER})
 APPROVER_ROLES = frozenset({Role.SUPERVISOR, Role.PROGRAMME_MANAGER})
 SECURITY_READER_ROLES = APPROVER_ROLES
 
 
-def _is_active_user(user: User | None) -> bool:
-    return user is not None and user.is_authenticated and user.is_active
+def _is_active_user(user: Viewer | None) -> TypeGuard[User]:
+    return isinstance(user, User) and user.is_authenticated and user.is_active
 
 
 def _memberships(user: User, roles: frozenset[Role] | set[Role]) -> QuerySet[Membership]:
-    return Membership.objects.filter(user_id=user.pk, role__in=[r.value for r in roles])
+    return Membership.objects.filter(user_id=user.id, role__in=[r.value for r in roles])
 
 
-def case_scope_filter(user: User | None) -> Q | None:
+def case_scope_filter(user: Viewer | None) -> Q | None:
     """The condition a case must meet to be visible to ``user``; ``None`` means nothing."""
     if not _is_active_user(user):
         return None
-    assert user is not None
     team_ids = _memberships(user, {Role.CASEWORKER, Role.SUPERVISOR}).values("team_id")
     programme_ids = _memberships(user, {Role.PROGRAMME_MANAGER}).values("programme_id")
     return Q(team_id__in=team_ids) | Q(programme_id__in=programme_ids)
 
 
-def case_list(*, user: User | None) -> QuerySet[Case]:
+def case_list(*, user: Viewer | None) -> QuerySet[Case]:
     """Every case ``user`` may see. Superusers get no special pass: case data needs a role."""
     scope = case_scope_filter(user)
     if scope is None:
@@ -53,7 +57,7 @@ def case_list(*, user: User | None) -> QuerySet[Case]:
     return Case.objects.filter(scope)
 
 
-def case_get(*, user: User | None, case_number: str, for_update: bool = False) -> Case:
+def case_get(*, user: Viewer | None, case_number: str, for_update: bool = False) -> Case:
     """One case by its number, or ``Http404`` when it is missing or out of scope."""
     queryset = case_list(user=user).select_related("returnee", "programme", "team__site")
     if for_update:
@@ -64,31 +68,29 @@ def case_get(*, user: User | None, case_number: str, for_update: bool = False) -
         raise Http404("No such case.") from None
 
 
-def roles_on_case(*, user: User | None, case: Case) -> frozenset[Role]:
+def roles_on_case(*, user: Viewer | None, case: Case) -> frozenset[Role]:
     """The roles through which ``user`` reaches ``case``: empty when out of scope."""
     if not _is_active_user(user):
         return frozenset()
-    assert user is not None
-    rows = Membership.objects.filter(user_id=user.pk).filter(
+    rows = Membership.objects.filter(user_id=user.id).filter(
         Q(team_id=case.team_id, role__in=[Role.CASEWORKER, Role.SUPERVISOR])
         | Q(programme_id=case.programme_id, role=Role.PROGRAMME_MANAGER)
     )
     return frozenset(Role(role) for role in rows.values_list("role", flat=True))
 
 
-def can_read_security_findings(*, user: User | None, case: Case) -> bool:
+def can_read_security_findings(*, user: Viewer | None, case: Case) -> bool:
     return bool(roles_on_case(user=user, case=case) & SECURITY_READER_ROLES)
 
 
-def can_approve(*, user: User | None, case: Case) -> bool:
+def can_approve(*, user: Viewer | None, case: Case) -> bool:
     return bool(roles_on_case(user=user, case=case) & APPROVER_ROLES)
 
 
-def teams_for_case_creation(*, user: User | None) -> QuerySet[Team]:
+def teams_for_case_creation(*, user: Viewer | None) -> QuerySet[Team]:
     """Teams in which ``user`` may open a case."""
     if not _is_active_user(user):
         return Team.objects.none()
-    assert user is not None
     team_ids = _memberships(user, {Role.CASEWORKER, Role.SUPERVISOR}).values("team_id")
     programme_ids = _memberships(user, {Role.PROGRAMME_MANAGER}).values("programme_id")
     return Team.objects.filter(
@@ -96,30 +98,28 @@ def teams_for_case_creation(*, user: User | None) -> QuerySet[Team]:
     ).select_related("site__programme")
 
 
-def programmes_managed(*, user: User | None) -> QuerySet[Programme]:
+def programmes_managed(*, user: Viewer | None) -> QuerySet[Programme]:
     if not _is_active_user(user):
         return Programme.objects.none()
-    assert user is not None
     return Programme.objects.filter(
         id__in=_memberships(user, {Role.PROGRAMME_MANAGER}).values("programme_id")
     )
 
 
-def is_auditor(*, user: User | None) -> bool:
+def is_auditor(*, user: Viewer | None) -> bool:
     if not _is_active_user(user):
         return False
-    assert user is not None
     return _memberships(user, {Role.AUDITOR}).exists()
 
 
-def audit_event_list(*, user: User | None) -> QuerySet[AuditEvent]:
+def audit_event_list(*, user: Viewer | None) -> QuerySet[AuditEvent]:
     """Auditors read the whole log; nobody else reads it through this selector."""
     if not is_auditor(user=user):
         return AuditEvent.objects.none()
     return AuditEvent.objects.all()
 
 
-def case_history(*, user: User | None, case: Case) -> QuerySet[AuditEvent]:
+def case_history(*, user: Viewer | None, case: Case) -> QuerySet[AuditEvent]:
     """A case's audit trail, for its supervisors and programme managers."""
     if not can_approve(user=user, case=case):
         return AuditEvent.objects.none()

@@ -23,7 +23,7 @@ from cases.models import (
     ScreeningAssessment,
     ScreeningDecision,
 )
-from cases.selectors import APPROVER_ROLES, CASE_ROLES, User
+from cases.selectors import APPROVER_ROLES, CASE_ROLES, Actor
 
 from .audit import audit_record
 from .common import lock_case, require_open, require_roles, validated
@@ -33,7 +33,7 @@ from .errors import ActionNotAllowed, DomainError
 @transaction.atomic
 def approval_request(
     *,
-    actor: User,
+    actor: Actor,
     case: Case,
     kind: str,
     screening: ScreeningAssessment | None = None,
@@ -94,7 +94,7 @@ def approval_request(
 
 @transaction.atomic
 def approval_decide(
-    *, actor: User, approval: Approval, approve: bool, comment: str = ""
+    *, actor: Actor, approval: Approval, approve: bool, comment: str = ""
 ) -> Approval:
     """Approve or reject a request. A supervisor cannot decide their own request unless the
     programme allows self-approval; a rejection needs a comment."""
@@ -134,7 +134,7 @@ def approval_decide(
 
 
 @transaction.atomic
-def plan_create(*, actor: User, case: Case, goals: list[dict[str, Any]]) -> ReintegrationPlan:
+def plan_create(*, actor: Actor, case: Case, goals: list[dict[str, Any]]) -> ReintegrationPlan:
     """A reintegration plan: goals and planned services per pillar, with target dates."""
     case = lock_case(case)
     require_roles(actor=actor, case=case, roles=CASE_ROLES, action="write plans")

@@ -21,7 +21,7 @@ from cases.models import (
     Team,
     UrgentNeed,
 )
-from cases.selectors import User
+from cases.selectors import Actor
 
 from .audit import audit_record
 from .common import check_version, choices_list, lock_case, require_roles, validated
@@ -72,7 +72,7 @@ def returnee_set_identity_indexes(returnee: Returnee) -> None:
     returnee.phone_index = crypto.phone_index(returnee.phone or "")
 
 
-def _caseworker_for(*, actor: User, team: Team, caseworker: Any) -> Any:
+def _caseworker_for(*, actor: Actor, team: Team, caseworker: Any) -> Any:
     if caseworker is None:
         is_caseworker = Membership.objects.filter(
             user_id=actor.pk, team=team, role=Role.CASEWORKER
@@ -86,7 +86,7 @@ def _caseworker_for(*, actor: User, team: Team, caseworker: Any) -> Any:
 @transaction.atomic
 def case_open(
     *,
-    actor: User,
+    actor: Actor,
     team: Team,
     returnee: dict[str, Any],
     intake: dict[str, Any],
@@ -153,7 +153,7 @@ def case_open(
 
 @transaction.atomic
 def case_assign(
-    *, actor: User, case: Case, caseworker: Any, expected_version: int | None = None
+    *, actor: Actor, case: Case, caseworker: Any, expected_version: int | None = None
 ) -> Case:
     """Give the case to another caseworker of its team (supervisors and managers only)."""
     case = lock_case(case)

@@ -10,7 +10,7 @@ from django.db import models
 
 from cases import selectors
 from cases.models import Case, Role, Stage
-from cases.selectors import User
+from cases.selectors import Actor
 
 from .errors import ActionNotAllowed, DomainError, StaleVersion
 
@@ -57,7 +57,7 @@ def apply_changes(
     return changed
 
 
-def require_roles(*, actor: User, case: Case, roles: Iterable[Role], action: str) -> None:
+def require_roles(*, actor: Actor, case: Case, roles: Iterable[Role], action: str) -> None:
     """``actor`` is known to see ``case``; refuse the action unless they hold one of ``roles``."""
     held = selectors.roles_on_case(user=actor, case=case)
     if not held & set(roles):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import models, transaction
 
-from cases.selectors import User
+from cases.selectors import Actor
 
 from .audit import audit_record
 
@@ -15,7 +15,7 @@ def _object_id(instance: models.Model) -> str:
 
 
 @transaction.atomic
-def config_save(*, actor: User, instance: models.Model, changed_fields: list[str]) -> None:
+def config_save(*, actor: Actor, instance: models.Model, changed_fields: list[str]) -> None:
     adding = instance._state.adding
     instance.save()
     audit_record(
@@ -28,7 +28,7 @@ def config_save(*, actor: User, instance: models.Model, changed_fields: list[str
 
 
 @transaction.atomic
-def config_delete(*, actor: User, instance: models.Model) -> None:
+def config_delete(*, actor: Actor, instance: models.Model) -> None:
     object_id = _object_id(instance)
     instance.delete()
     audit_record(

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cases.models import Case, ConsentRecord, ConsentScope, LegalBasis
-from cases.selectors import User
+from cases.selectors import Actor
 
 from .audit import audit_record
 from .common import choices_list, require_open, validated
@@ -19,7 +19,7 @@ from .common import choices_list, require_open, validated
 @transaction.atomic
 def consent_create(
     *,
-    actor: User,
+    actor: Actor,
     case: Case,
     legal_basis: str,
     scope: list[str],
@@ -59,7 +59,7 @@ def consent_create(
 
 @transaction.atomic
 def consent_withdraw(
-    *, actor: User, case: Case, consent: ConsentRecord, withdrawn_at: Any = None
+    *, actor: Actor, case: Case, consent: ConsentRecord, withdrawn_at: Any = None
 ) -> ConsentRecord:
     consent = ConsentRecord.objects.select_for_update().get(pk=consent.pk)
     if consent.returnee_id != case.returnee_id:

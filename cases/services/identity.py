@@ -6,12 +6,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
 
 from cases import crypto, selectors
 from cases.models import IDENTITY_FIELDS, Case, Returnee, ScreeningAssessment
-from cases.selectors import CASE_ROLES, User
+from cases.selectors import CASE_ROLES, Actor
 
 from .audit import audit_record
 from .cases import RETURNEE_PROFILE_FIELDS, returnee_set_identity_indexes
@@ -19,7 +19,7 @@ from .common import apply_changes, check_version, require_open, require_roles, v
 
 
 @transaction.atomic
-def identity_reveal(*, actor: User, case: Case, reason: str) -> dict[str, Any]:
+def identity_reveal(*, actor: Actor, case: Case, reason: str) -> dict[str, Any]:
     """Return the person's identity fields, recording who asked and why."""
     reason = (reason or "").strip()
     if len(reason) < 5:
@@ -41,7 +41,7 @@ def identity_reveal(*, actor: User, case: Case, reason: str) -> dict[str, Any]:
 @transaction.atomic
 def returnee_update(
     *,
-    actor: User,
+    actor: Actor,
     case: Case,
     changes: dict[str, Any],
     expected_version: int | None = None,
@@ -79,7 +79,7 @@ def returnee_update(
 
 @transaction.atomic
 def case_find_by_identifier(
-    *, actor: User, national_id: str = "", phone: str = ""
+    *, actor: Actor, national_id: str = "", phone: str = ""
 ) -> QuerySet[Case]:
     """Exact-match search through the blind index, within the actor's scope. The searched
     value is never logged; the audit event records which kind of identifier was searched."""
@@ -105,13 +105,13 @@ def case_find_by_identifier(
     return matches
 
 
-_ENCRYPTED_COLUMNS: dict[type, tuple[str, ...]] = {
+_ENCRYPTED_COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
     Returnee: IDENTITY_FIELDS,
     ScreeningAssessment: ("security_findings",),
 }
 
 
-def identity_reencrypt(*, actor: User | None = None, batch_size: int = 1000) -> int:
+def identity_reencrypt(*, actor: Actor | None = None, batch_size: int = 1000) -> int:
     """Re-encrypt every encrypted value under the newest key (after adding one at the front
     of FIELD_ENCRYPTION_KEYS); old keys can be removed once this has run."""
     total = 0
@@ -120,14 +120,14 @@ def identity_reencrypt(*, actor: User | None = None, batch_size: int = 1000) -> 
         while True:
             with transaction.atomic():
                 batch = list(
-                    model.objects.select_for_update()
+                    model._default_manager.select_for_update()
                     .filter(pk__gt=last_pk)
                     .order_by("pk")
                     .only("pk", *fields)[:batch_size]
                 )
                 if not batch:
                     break
-                model.objects.bulk_update(batch, fields)
+                model._default_manager.bulk_update(batch, fields)
                 last_pk = batch[-1].pk
                 total += len(batch)
     with transaction.atomic():

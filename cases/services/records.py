@@ -24,7 +24,7 @@ from cases.models import (
     TrainingEnrolment,
     UrgentNeed,
 )
-from cases.selectors import CASE_ROLES, SECURITY_READER_ROLES, User
+from cases.selectors import CASE_ROLES, SECURITY_READER_ROLES, Actor
 
 from .audit import audit_record
 from .common import (
@@ -75,7 +75,7 @@ CONTACT_FIELDS = ("planned_date", "actual_date", "mode", "outcome", "concerns")
 INCIDENT_FIELDS = ("kind", "occurred_on", "severity", "description")
 
 
-def _open_case_for_write(actor: User, case: Case) -> Case:
+def _open_case_for_write(actor: Actor, case: Case) -> Case:
     case = lock_case(case)
     require_roles(actor=actor, case=case, roles=CASE_ROLES, action="change this case")
     require_open(case)
@@ -89,7 +89,7 @@ def _only(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
     return dict(data)
 
 
-def _create(*, actor: User, case: Case, instance: M, action: str, fields: list[str]) -> M:
+def _create(*, actor: Actor, case: Case, instance: M, action: str, fields: list[str]) -> M:
     validated(instance, exclude=["case", "recorded_by", "assessed_by"])
     instance.save(force_insert=True)
     case.version += 1
@@ -107,7 +107,7 @@ def _create(*, actor: User, case: Case, instance: M, action: str, fields: list[s
 
 def _update(
     *,
-    actor: User,
+    actor: Actor,
     case: Case,
     instance: M,
     changes: dict[str, Any],
@@ -141,7 +141,7 @@ def _update(
 @transaction.atomic
 def intake_update(
     *,
-    actor: User,
+    actor: Actor,
     case: Case,
     changes: dict[str, Any],
     expected_version: int | None = None,
@@ -164,7 +164,7 @@ def intake_update(
     )
 
 
-def _clean_screening(actor: User, case: Case, data: dict[str, Any]) -> dict[str, Any]:
+def _clean_screening(actor: Actor, case: Case, data: dict[str, Any]) -> dict[str, Any]:
     data = _only(data, SCREENING_FIELDS)
     if "needs" in data:
         data["needs"] = choices_list(data["needs"], Need, field="needs")
@@ -185,7 +185,7 @@ def _clean_screening(actor: User, case: Case, data: dict[str, Any]) -> dict[str,
 
 
 @transaction.atomic
-def screening_create(*, actor: User, case: Case, data: dict[str, Any]) -> ScreeningAssessment:
+def screening_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> ScreeningAssessment:
     """Record a screening assessment; its risk level becomes the case's risk level."""
     case = _open_case_for_write(actor, case)
     if case.stage != Stage.SCREENING:
@@ -206,7 +206,7 @@ def screening_create(*, actor: User, case: Case, data: dict[str, Any]) -> Screen
 @transaction.atomic
 def screening_update(
     *,
-    actor: User,
+    actor: Actor,
     case: Case,
     assessment: ScreeningAssessment,
     changes: dict[str, Any],
@@ -243,7 +243,7 @@ def _set_case_risk(case: Case, risk_level: str) -> None:
 
 
 @transaction.atomic
-def enrolment_create(*, actor: User, case: Case, data: dict[str, Any]) -> TrainingEnrolment:
+def enrolment_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> TrainingEnrolment:
     case = _open_case_for_write(actor, case)
     data = _only(data, ENROLMENT_FIELDS)
     return _create(
@@ -258,7 +258,7 @@ def enrolment_create(*, actor: User, case: Case, data: dict[str, Any]) -> Traini
 @transaction.atomic
 def enrolment_update(
     *,
-    actor: User,
+    actor: Actor,
     case: Case,
     enrolment: TrainingEnrolment,
     changes: dict[str, Any],
@@ -278,7 +278,7 @@ def enrolment_update(
 
 
 @transaction.atomic
-def support_create(*, actor: User, case: Case, data: dict[str, Any]) -> SupportProvision:
+def support_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> SupportProvision:
     case = _open_case_for_write(actor, case)
     data = _only(data, SUPPORT_FIELDS)
     if data.get("amount") is not None and not data.get("currency"):
@@ -293,7 +293,7 @@ def support_create(*, actor: User, case: Case, data: dict[str, Any]) -> SupportP
 
 
 @transaction.atomic
-def contact_create(*, actor: User, case: Case, data: dict[str, Any]) -> MonitoringContact:
+def contact_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> MonitoringContact:
     """Record a monitoring contact, planned or already held."""
     case = _open_case_for_write(actor, case)
     data = _only(data, CONTACT_FIELDS)
@@ -309,7 +309,7 @@ def contact_create(*, actor: User, case: Case, data: dict[str, Any]) -> Monitori
 @transaction.atomic
 def contact_update(
     *,
-    actor: User,
+    actor: Actor,
     case: Case,
     contact: MonitoringContact,
     changes: dict[str, Any],
@@ -337,7 +337,7 @@ def contact_update(
 
 
 @transaction.atomic
-def incident_create(*, actor: User, case: Case, data: dict[str, Any]) -> Incident:
+def incident_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> Incident:
     case = _open_case_for_write(actor, case)
     data = _only(data, INCIDENT_FIELDS)
     return _create(

@@ -32,7 +32,7 @@ from cases.models import (
     Stage,
     StageTransition,
 )
-from cases.selectors import CASE_ROLES, User
+from cases.selectors import CASE_ROLES, Actor
 
 from .audit import audit_record
 from .common import check_version, lock_case, require_roles
@@ -200,7 +200,7 @@ def _plan_first_contacts(case: Case, *, start: datetime.date) -> list[Monitoring
 @transaction.atomic
 def case_transition(
     *,
-    actor: User,
+    actor: Actor,
     case: Case,
     to_stage: str,
     reason: str = "",

@@ -302,7 +302,7 @@ class Command(BaseCommand):
         ]
         order += [TrainingEnrolment, SupportProvision, MonitoringContact, Incident]
         for model in order:
-            model.objects.bulk_create(batch.children.get(model, []), batch_size=2000)
+            model._default_manager.bulk_create(batch.children.get(model, []), batch_size=2000)
 
     def _person(self, rng: random.Random) -> Returnee:
         year = rng.randint(1960, 2008)
