@@ -42,8 +42,9 @@ class AuditedAdmin(admin.ModelAdmin):
         config_delete(actor=_actor(request), instance=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        for obj in queryset:
-            config_delete(actor=_actor(request), instance=obj)
+        with transaction.atomic():  # all or none
+            for obj in queryset:
+                config_delete(actor=_actor(request), instance=obj)
 
 
 @admin.register(Programme)

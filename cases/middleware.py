@@ -17,8 +17,15 @@ _SESSION_STARTED = "session_started_at"
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """The peer address. Behind a proxy, configure it to set REMOTE_ADDR (e.g. gunicorn's
-    ``--forwarded-allow-ips``) rather than trusting a client-sent header here."""
+    """The client's address. Behind ``TRUSTED_PROXY_COUNT`` proxies it is the entry that the
+    outermost trusted proxy appended to X-Forwarded-For; entries to its left are whatever the
+    client sent and are never trusted."""
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies > 0:
+        forwarded = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [p for p in forwarded if p]
+        if len(forwarded) >= proxies:
+            return str(forwarded[-proxies])
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -33,3 +33,16 @@ def test_disabled_account_is_logged_out_at_its_next_request(client, world):
     world.alice.is_active = False
     world.alice.save()
     assert client.get(url).status_code == 302
+
+
+def test_behind_a_trusted_proxy_the_audit_log_gets_the_client_address(world, settings):
+    from django.test import RequestFactory
+
+    from cases.middleware import client_ip
+
+    request = RequestFactory().get(
+        "/", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7", REMOTE_ADDR="10.0.0.2"
+    )
+    assert client_ip(request) == "10.0.0.2"  # no proxy trusted: the peer
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert client_ip(request) == "203.0.113.7"  # the entry our proxy appended, not the spoof

@@ -21,10 +21,19 @@ from cases.models import (
     Team,
     UrgentNeed,
 )
+from cases.models.cases import new_case_number
+from cases.models.people import new_person_number
 from cases.selectors import Actor
 
 from .audit import audit_record
-from .common import check_version, choices_list, lock_case, require_roles, validated
+from .common import (
+    check_version,
+    choices_list,
+    insert_with_fresh_reference,
+    lock_case,
+    require_roles,
+    validated,
+)
 from .consent import consent_create
 
 RETURNEE_PROFILE_FIELDS = (
@@ -101,15 +110,16 @@ def case_open(
     now = timezone.now()
     programme = team.site.programme
 
-    person = Returnee(**returnee)
+    person = Returnee(person_number=new_person_number(), **returnee)
     try:
         validated(person, exclude=["national_id_index", "phone_index", "person_number"])
     except ValidationError as exc:
         raise _nested(exc, "returnee") from None
     returnee_set_identity_indexes(person)
-    person.save(force_insert=True)
+    insert_with_fresh_reference(person, field="person_number", make=new_person_number)
 
     case = Case(
+        case_number=new_case_number(),
         returnee=person,
         programme=programme,
         team=team,
@@ -118,7 +128,7 @@ def case_open(
         stage_entered_at=now,
         opened_at=now,
     )
-    case.save(force_insert=True)
+    insert_with_fresh_reference(case, field="case_number", make=new_case_number)
 
     intake_data = dict(intake)
     intake_data["urgent_needs"] = choices_list(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import IntegrityError, models, transaction
 
 from cases import selectors
 from cases.models import Case, Role, Stage
@@ -67,6 +67,24 @@ def require_roles(*, actor: Actor, case: Case, roles: Iterable[Role], action: st
 def require_open(case: Case) -> None:
     if case.stage == Stage.CLOSED:
         raise DomainError("The case is closed; its records can no longer change.", code="closed")
+
+
+def insert_with_fresh_reference(
+    instance: models.Model, *, field: str, make: Callable[[], str], attempts: int = 5
+) -> None:
+    """Insert a row whose random reference (case or person number) might, very rarely, be
+    taken already: draw a new one and try again instead of failing the whole request."""
+    model = type(instance)
+    for attempt in range(attempts):
+        try:
+            with transaction.atomic():
+                instance.save(force_insert=True)
+            return
+        except IntegrityError:
+            taken = model._default_manager.filter(**{field: getattr(instance, field)}).exists()
+            if not taken or attempt == attempts - 1:
+                raise
+            setattr(instance, field, make())
 
 
 def lock_case(case: Case) -> Case:

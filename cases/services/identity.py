@@ -113,7 +113,8 @@ _ENCRYPTED_COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
 
 def identity_reencrypt(*, actor: Actor | None = None, batch_size: int = 1000) -> int:
     """Re-encrypt every encrypted value under the newest key (after adding one at the front
-    of FIELD_ENCRYPTION_KEYS); old keys can be removed once this has run."""
+    of FIELD_ENCRYPTION_KEYS), and recompute the blind indexes under BLIND_INDEX_KEY; old
+    keys can be removed once this has run."""
     total = 0
     for model, fields in _ENCRYPTED_COLUMNS.items():
         last_pk = 0
@@ -127,7 +128,14 @@ def identity_reencrypt(*, actor: Actor | None = None, batch_size: int = 1000) ->
                 )
                 if not batch:
                     break
-                model._default_manager.bulk_update(batch, fields)
+                update_fields = list(fields)
+                if model is Returnee:
+                    # Plaintext is at hand: refresh the blind index too, so changing
+                    # BLIND_INDEX_KEY and running this re-indexes everyone.
+                    for person in batch:
+                        returnee_set_identity_indexes(person)  # type: ignore[arg-type]
+                    update_fields += ["national_id_index", "phone_index"]
+                model._default_manager.bulk_update(batch, update_fields)
                 last_pk = batch[-1].pk
                 total += len(batch)
     with transaction.atomic():

@@ -135,3 +135,12 @@ def test_caseworker_cannot_reassign(world):
     case = case_open(actor=world.alice, team=world.team_a, returnee=PERSON, intake=INTAKE)
     with pytest.raises(ActionNotAllowed):
         case_assign(actor=world.alice, case=case, caseworker=world.alice)
+
+
+def test_a_case_number_already_taken_is_redrawn_not_a_failure(world, monkeypatch):
+    first = case_open(actor=world.alice, team=world.team_a, returnee=PERSON, intake=INTAKE)
+    draws = iter([first.case_number, "C-FRESH-00001"])
+    monkeypatch.setattr("cases.services.cases.new_case_number", lambda: next(draws))
+    second = case_open(actor=world.alice, team=world.team_a, returnee=PERSON, intake=INTAKE)
+    assert second.case_number == "C-FRESH-00001"
+    assert Case.objects.count() == 2

@@ -174,3 +174,10 @@ def test_values_written_under_an_old_key_need_that_key_until_rotated(person, set
     settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     with pytest.raises(ValueError, match="cannot be decrypted"):
         Returnee.objects.get(pk=person.returnee_id)
+
+
+def test_changing_the_blind_index_key_and_rotating_reindexes_everyone(world, person, settings):
+    settings.BLIND_INDEX_KEY = "a-brand-new-blind-index-key"
+    assert list(case_find_by_identifier(actor=world.alice, phone="0770 555 0101")) == []
+    identity_reencrypt(actor=None)
+    assert list(case_find_by_identifier(actor=world.alice, phone="0770 555 0101")) == [person]
