@@ -69,3 +69,11 @@ def test_seeded_identities_are_encrypted(seeded):
         cursor.execute("SELECT given_name, national_id FROM cases_returnee")
         for given_name, national_id in cursor.fetchall():
             assert given_name.startswith("enc1:") and national_id.startswith("enc1:")
+
+
+def test_seeded_people_are_found_through_the_blind_index(seeded):
+    from cases.crypto import national_id_index, phone_index
+
+    person = Returnee.objects.order_by("?").first()
+    assert person.national_id_index == national_id_index(person.national_id)
+    assert person.phone_index == phone_index(person.phone)

@@ -11,17 +11,20 @@ import datetime
 import itertools
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from cases import crypto
+from cases.bulkload import BulkLoader, Row
 from cases.models import (
     Affiliation,
     Approval,
@@ -63,7 +66,10 @@ from cases.models import (
     TrainingEnrolment,
     UrgentNeed,
 )
+from cases.models.cases import new_case_number
+from cases.models.people import new_person_number
 from cases.services.audit import audit_record
+from cases.services.workflow import CONTACT_INTERVAL_DAYS
 
 PROGRAMME_NAME = "Demo reintegration programme"
 SITES = {
@@ -128,6 +134,8 @@ SUPPORT_KINDS = {
     Pillar.PSYCHOSOCIAL: ["Counselling session", "Religious dialogue session"],
     Pillar.COMMUNITY: ["Family mediation", "Tribal reconciliation meeting"],
 }
+PROFESSION_WEIGHTS = [30, 1, 1, 3, 1, 2, 2, 3, 4, 20, 20, 13]  # in Profession's order
+CONTACT_OUTCOMES = [ContactOutcome.MET, ContactOutcome.MISSED, ContactOutcome.PLANNED]
 STAGE_WEIGHTS = [
     (Stage.INTAKE, 15),
     (Stage.SCREENING, 20),
@@ -145,14 +153,29 @@ PATH_TO = {
 
 @dataclass
 class Batch:
-    """Rows for one chunk of cases, inserted table by table."""
+    """Rows for one chunk of cases, as plain column dicts, written table by table."""
 
-    returnees: list[Returnee] = field(default_factory=list)
-    cases: list[Case] = field(default_factory=list)
-    children: dict[type, list[Any]] = field(default_factory=dict)
+    rows: dict[type[models.Model], list[Row]] = field(default_factory=dict)
 
-    def add(self, row: Any) -> None:
-        self.children.setdefault(type(row), []).append(row)
+    def add(self, model: type[models.Model], **row: Any) -> Row:
+        self.rows.setdefault(model, []).append(row)
+        return row
+
+
+# Parents before the rows that point at them.
+WRITE_ORDER: list[type[models.Model]] = [
+    Returnee,
+    Case,
+    IntakeRecord,
+    ConsentRecord,
+    ScreeningAssessment,
+    Approval,
+    StageTransition,
+    TrainingEnrolment,
+    SupportProvision,
+    MonitoringContact,
+    Incident,
+]
 
 
 class Command(BaseCommand):
@@ -171,6 +194,10 @@ class Command(BaseCommand):
         existing = Case.objects.filter(programme=programme).count()
         wanted = max(options["cases"] - existing, 0)
         rng = random.Random(options["seed"] + existing)
+        self._references: set[str] = set()
+        if wanted:
+            self._references.update(Case.objects.values_list("case_number", flat=True))
+            self._references.update(Returnee.objects.values_list("person_number", flat=True))
         caseworkers = {
             team.pk: [u for u in users.values() if self._is_caseworker_of(u, team)]
             for team in teams
@@ -182,7 +209,9 @@ class Command(BaseCommand):
                 self._load_chunk(rng, programme, teams, caseworkers, users, size)
             created += size
             if wanted > options["chunk"]:
-                self.stdout.write(f"  {created}/{wanted} cases")
+                self.stdout.write(
+                    f"  {created}/{wanted} cases ({time.monotonic() - started:.0f} s)"
+                )
         with transaction.atomic():
             audit_record(
                 actor=None,
@@ -266,52 +295,58 @@ class Command(BaseCommand):
         users: dict[str, Any],
         size: int,
     ) -> None:
+        loader = BulkLoader()
         batch = Batch()
-        today = timezone.now()
-        plans = []
+        now = timezone.now()
+        person_ids = iter(loader.reserve_ids(Returnee, size))
+        self._screening_ids = iter(loader.reserve_ids(ScreeningAssessment, size))
+        supervisor_id = users["supervisor_mosul"].pk
+        stages = [s for s, _w in STAGE_WEIGHTS]
+        weights = [w for _s, w in STAGE_WEIGHTS]
         for _ in range(size):
-            stage = rng.choices([s for s, _w in STAGE_WEIGHTS], [w for _s, w in STAGE_WEIGHTS])[0]
+            stage = rng.choices(stages, weights)[0]
             team = rng.choice(teams)
-            person = self._person(rng)
-            opened = today - datetime.timedelta(days=rng.randint(5, 720), hours=rng.randint(0, 23))
-            case = Case(
-                returnee=person,
-                programme=programme,
-                team=team,
-                caseworker=rng.choice(caseworkers[team.pk]) if caseworkers[team.pk] else None,
+            staff = caseworkers[team.pk]
+            caseworker_id = rng.choice(staff).pk if staff else None
+            person = self._person(rng, batch, next(person_ids), now)
+            opened = now - datetime.timedelta(days=rng.randint(5, 720), hours=rng.randint(0, 23))
+            case = batch.add(
+                Case,
+                case_number=self._fresh(new_case_number),
+                returnee_id=person["id"],
+                programme_id=programme.pk,
+                team_id=team.pk,
+                caseworker_id=caseworker_id,
                 stage=stage,
                 stage_entered_at=opened,
                 opened_at=opened,
+                closed_at=None,
+                outcome="",
+                risk_level="",
             )
-            batch.returnees.append(person)
-            batch.cases.append(case)
-            plans.append((case, person, stage, opened))
+            actor_id = caseworker_id or supervisor_id
+            self._history(rng, batch, case, stage, opened, now, actor_id, supervisor_id)
+        for model in WRITE_ORDER:
+            loader.insert(model, batch.rows.get(model, []))
 
-        Returnee.objects.bulk_create(batch.returnees, batch_size=1000)
-        supervisor = users["supervisor_mosul"]
-        for case, _person, stage, opened in plans:
-            self._history(rng, batch, case, stage, opened, today, supervisor)
-        Case.objects.bulk_create(batch.cases, batch_size=1000)
-        # Screening assessments first: approvals point at them.
-        order = [
-            IntakeRecord,
-            ConsentRecord,
-            ScreeningAssessment,
-            Approval,
-            StageTransition,
-        ]
-        order += [TrainingEnrolment, SupportProvision, MonitoringContact, Incident]
-        for model in order:
-            model._default_manager.bulk_create(batch.children.get(model, []), batch_size=2000)
+    def _fresh(self, make: Any) -> str:
+        """A reference not used before in this database (the odds are tiny, but a seed of
+        100,000 draws should not be the one to find out)."""
+        while (reference := make()) in self._references:
+            pass
+        self._references.add(reference)
+        return str(reference)
 
-    def _person(self, rng: random.Random) -> Returnee:
+    def _person(self, rng: random.Random, batch: Batch, pk: int, now: Any) -> Row:
         year = rng.randint(1960, 2008)
         national_id = f"{rng.randint(10**11, 10**12 - 1)}"
         phone = f"+9647{rng.randint(500000000, 999999999)}"
-        profession = rng.choices(
-            Profession.values, weights=[30, 1, 1, 3, 1, 2, 2, 3, 4, 20, 20, 13]
-        )[0]
-        person = Returnee(
+        profession = rng.choices(Profession.values, weights=PROFESSION_WEIGHTS)[0]
+        return batch.add(
+            Returnee,
+            id=pk,
+            uuid=uuid.uuid4(),
+            person_number=self._fresh(new_person_number),
             given_name=rng.choice(GIVEN_NAMES),
             family_name=rng.choice(FAMILY_NAMES),
             date_of_birth=datetime.date(year, rng.randint(1, 12), rng.randint(1, 28)),
@@ -319,7 +354,7 @@ class Command(BaseCommand):
             phone=phone,
             address=f"House {rng.randint(1, 400)}, {rng.choice(DISTRICTS)}",
             national_id_index=crypto.national_id_index(national_id),
-            phone_index=crypto.phone_index(phone),
+            phone_index=crypto.blind_index("phone", phone),  # already E.164
             sex=rng.choice([Sex.MALE, Sex.MALE, Sex.FEMALE]),
             year_of_birth=year,
             nationality="Iraqi",
@@ -331,155 +366,152 @@ class Command(BaseCommand):
             detention_history=rng.random() < 0.35,
             return_pathway=rng.choice(ReturnPathway.values),
             affiliation=rng.choice(Affiliation.values),
+            created_at=now,
+            updated_at=now,
         )
-        return person
 
     def _history(
         self,
         rng: random.Random,
         batch: Batch,
-        case: Case,
-        stage: Stage,
+        case: Row,
+        stage: str,
         opened: datetime.datetime,
         now: datetime.datetime,
-        supervisor: Any,
+        actor_id: int,
+        supervisor_id: int,
     ) -> None:
-        actor = case.caseworker or supervisor
+        case_number = case["case_number"]
         returned = opened.date() - datetime.timedelta(days=rng.randint(3, 120))
         batch.add(
-            IntakeRecord(
-                case=case,
-                return_date=returned,
-                first_contact_date=opened.date(),
-                intake_date=opened.date(),
-                referral_source=rng.choice(ReferralSource.values),
-                urgent_needs=rng.sample(UrgentNeed.values, rng.randint(0, 3)),
-                recorded_by=actor,
-            )
+            IntakeRecord,
+            uuid=uuid.uuid4(),
+            case_id=case_number,
+            return_date=returned,
+            first_contact_date=opened.date(),
+            intake_date=opened.date(),
+            referral_source=rng.choice(ReferralSource.values),
+            urgent_needs=rng.sample(UrgentNeed.values, rng.randint(0, 3)),
+            recorded_by_id=actor_id,
         )
-        consented = stage != Stage.INTAKE or rng.random() < 0.6
-        if consented:
+        if stage != Stage.INTAKE or rng.random() < 0.6:
             batch.add(
-                ConsentRecord(
-                    returnee=case.returnee,
-                    legal_basis=rng.choice([LegalBasis.CONSENT, LegalBasis.PUBLIC_INTEREST]),
-                    scope=[
-                        ConsentScope.PROGRAMME_RECORDS,
-                        ConsentScope.SHARE_WITH_PARTNERS,
-                    ],
-                    given_at=opened,
-                    recorded_by=actor,
-                )
+                ConsentRecord,
+                uuid=uuid.uuid4(),
+                returnee_id=case["returnee_id"],
+                legal_basis=rng.choice([LegalBasis.CONSENT, LegalBasis.PUBLIC_INTEREST]),
+                scope=[ConsentScope.PROGRAMME_RECORDS, ConsentScope.SHARE_WITH_PARTNERS],
+                given_at=opened,
+                recorded_by_id=actor_id,
             )
         closed_from = None
         if stage == Stage.CLOSED:
             closed_from = rng.choice([Stage.SCREENING, Stage.TRAINING, Stage.MONITORING])
-        path = PATH_TO[closed_from or stage]
+        path = PATH_TO[closed_from or Stage(stage)]
         if closed_from:
             path = [*path, Stage.CLOSED]
-        elapsed = max((now - opened).days, len(path))
-        step = max(elapsed // len(path), 1)
+        step = max(max((now - opened).days, len(path)) // len(path), 1)
         at = opened
         for previous, current in itertools.pairwise(path):
-            at = at + datetime.timedelta(days=rng.randint(max(step // 2, 1), step))
-            at = min(at, now)
+            at = min(at + datetime.timedelta(days=rng.randint(max(step // 2, 1), step)), now)
             batch.add(
-                StageTransition(case=case, from_stage=previous, to_stage=current, at=at, by=actor)
+                StageTransition,
+                uuid=uuid.uuid4(),
+                case_id=case_number,
+                from_stage=previous,
+                to_stage=current,
+                at=at,
+                by_id=actor_id,
             )
             if current == Stage.TRAINING or (
                 current == Stage.CLOSED and previous == Stage.SCREENING
             ):
-                self._screening(
-                    rng,
-                    batch,
-                    case,
-                    at,
-                    actor,
-                    supervisor,
-                    admit=current == Stage.TRAINING,
-                )
+                admit = current == Stage.TRAINING
+                self._screening(rng, batch, case, at, actor_id, supervisor_id, admit=admit)
             if current == Stage.MONITORING:
-                self._monitoring(rng, batch, case, at, now, actor)
+                self._monitoring(rng, batch, case, at, now, actor_id)
             if current == Stage.CLOSED:
-                case.outcome = rng.choice(Outcome.values)
-                case.closed_at = at
+                case["outcome"] = rng.choice(Outcome.values)
+                case["closed_at"] = at
                 batch.add(
-                    Approval(
-                        case=case,
-                        kind=ApprovalKind.CLOSURE,
-                        status=ApprovalStatus.APPROVED,
-                        outcome=case.outcome,
-                        requested_by=actor,
-                        requested_at=at,
-                        decided_by=supervisor,
-                        decided_at=at,
-                        used_at=at,
-                    )
+                    Approval,
+                    uuid=uuid.uuid4(),
+                    case_id=case_number,
+                    kind=ApprovalKind.CLOSURE,
+                    status=ApprovalStatus.APPROVED,
+                    outcome=case["outcome"],
+                    requested_by_id=actor_id,
+                    requested_at=at,
+                    decided_by_id=supervisor_id,
+                    decided_at=at,
+                    used_at=at,
                 )
-        case.stage_entered_at = at
+        case["stage_entered_at"] = at
         if stage == Stage.SCREENING:
-            self._screening(rng, batch, case, at, actor, supervisor, admit=None)
+            self._screening(rng, batch, case, at, actor_id, supervisor_id, admit=None)
         if stage in (Stage.TRAINING, Stage.MONITORING) or closed_from in (
             Stage.TRAINING,
             Stage.MONITORING,
         ):
-            self._training(rng, batch, case, at, now, actor, finished=stage != Stage.TRAINING)
+            finished = stage != Stage.TRAINING
+            self._training(rng, batch, case, at, now, actor_id, finished=finished)
 
     def _screening(
         self,
         rng: random.Random,
         batch: Batch,
-        case: Case,
+        case: Row,
         at: datetime.datetime,
-        actor: Any,
-        supervisor: Any,
+        actor_id: int,
+        supervisor_id: int,
         *,
         admit: bool | None,
     ) -> None:
         risk = rng.choices(RiskLevel.values, weights=[50, 35, 15])[0]
-        case.risk_level = risk
-        decision = (
-            ""
-            if admit is None
-            else ScreeningDecision.ADMIT
-            if admit
-            else rng.choice([ScreeningDecision.REFER, ScreeningDecision.EXCLUDE])
-        )
-        assessment = ScreeningAssessment(
-            case=case,
+        case["risk_level"] = risk
+        if admit is None:
+            decision = ""
+        elif admit:
+            decision = ScreeningDecision.ADMIT
+        else:
+            decision = rng.choice([ScreeningDecision.REFER, ScreeningDecision.EXCLUDE])
+        clearance = ClearanceStatus.CLEARED if admit else rng.choice(ClearanceStatus.values)
+        screening = batch.add(
+            ScreeningAssessment,
+            id=next(self._screening_ids),
+            uuid=uuid.uuid4(),
+            case_id=case["case_number"],
             assessed_on=at.date(),
-            clearance_status=ClearanceStatus.CLEARED
-            if admit
-            else rng.choice(ClearanceStatus.values),
+            clearance_status=clearance,
             needs=rng.sample(Need.values, rng.randint(1, 3)),
             risk_level=risk,
             decision=decision,
             decision_reason="Demo decision" if decision else "",
-            assessed_by=actor,
+            assessed_by_id=actor_id,
+            created_at=at,
         )
-        batch.add(assessment)
         if decision:
             batch.add(
-                Approval(
-                    case=case,
-                    kind=ApprovalKind.SCREENING_DECISION,
-                    status=ApprovalStatus.APPROVED,
-                    screening=assessment,
-                    requested_by=actor,
-                    requested_at=at,
-                    decided_by=supervisor,
-                    decided_at=at,
-                )
+                Approval,
+                uuid=uuid.uuid4(),
+                case_id=case["case_number"],
+                kind=ApprovalKind.SCREENING_DECISION,
+                status=ApprovalStatus.APPROVED,
+                screening_id=screening["id"],
+                requested_by_id=actor_id,
+                requested_at=at,
+                decided_by_id=supervisor_id,
+                decided_at=at,
             )
 
     def _training(
         self,
         rng: random.Random,
         batch: Batch,
-        case: Case,
+        case: Row,
         at: datetime.datetime,
         now: datetime.datetime,
-        actor: Any,
+        actor_id: int,
         *,
         finished: bool,
     ) -> None:
@@ -487,79 +519,74 @@ class Command(BaseCommand):
         start = at.date()
         end = start + datetime.timedelta(days=rng.randint(30, 120))
         batch.add(
-            TrainingEnrolment(
-                case=case,
-                course=course,
-                provider=provider,
-                start_date=start,
-                end_date=end if finished else None,
-                attendance_percent=rng.randint(40, 100),
-                status=EnrolmentStatus.COMPLETED if finished else EnrolmentStatus.IN_PROGRESS,
-                certificate=f"CERT-{rng.randint(1000, 9999)}" if finished else "",
-            )
+            TrainingEnrolment,
+            uuid=uuid.uuid4(),
+            case_id=case["case_number"],
+            course=course,
+            provider=provider,
+            start_date=start,
+            end_date=end if finished else None,
+            attendance_percent=rng.randint(40, 100),
+            status=EnrolmentStatus.COMPLETED if finished else EnrolmentStatus.IN_PROGRESS,
+            certificate=f"CERT-{rng.randint(1000, 9999)}" if finished else "",
+            created_at=at,
         )
         for pillar in rng.sample(Pillar.values, rng.randint(1, 4)):
+            paid = pillar == Pillar.LIVELIHOOD and rng.random() < 0.7
             batch.add(
-                SupportProvision(
-                    case=case,
-                    pillar=pillar,
-                    kind=rng.choice(SUPPORT_KINDS[Pillar(pillar)]),
-                    provided_on=min(
-                        start + datetime.timedelta(days=rng.randint(0, 60)), now.date()
-                    ),
-                    amount=rng.choice([None, 150, 250, 500])
-                    if pillar == Pillar.LIVELIHOOD
-                    else None,
-                    currency="USD" if pillar == Pillar.LIVELIHOOD else "",
-                    recorded_by=actor,
-                )
+                SupportProvision,
+                uuid=uuid.uuid4(),
+                case_id=case["case_number"],
+                pillar=pillar,
+                kind=rng.choice(SUPPORT_KINDS[Pillar(pillar)]),
+                provided_on=min(start + datetime.timedelta(days=rng.randint(0, 60)), now.date()),
+                amount=Decimal(rng.choice([150, 250, 500])) if paid else None,
+                currency="USD" if paid else "",
+                recorded_by_id=actor_id,
+                created_at=at,
             )
 
     def _monitoring(
         self,
         rng: random.Random,
         batch: Batch,
-        case: Case,
+        case: Row,
         started: datetime.datetime,
         now: datetime.datetime,
-        actor: Any,
+        actor_id: int,
     ) -> None:
-        interval = {RiskLevel.HIGH: 7, RiskLevel.MEDIUM: 14, RiskLevel.LOW: 30}[
-            RiskLevel(case.risk_level or RiskLevel.LOW)
-        ]
+        interval = CONTACT_INTERVAL_DAYS[RiskLevel(case["risk_level"] or RiskLevel.LOW)]
         day = started.date() + datetime.timedelta(days=interval)
         horizon = now.date() + datetime.timedelta(days=60)
         count = 0
         while day <= horizon and count < 24:
             if day < now.date():
-                outcome = rng.choices(
-                    [ContactOutcome.MET, ContactOutcome.MISSED, ContactOutcome.PLANNED],
-                    weights=[80, 12, 8],
-                )[0]
+                outcome = rng.choices(CONTACT_OUTCOMES, weights=[80, 12, 8])[0]
             else:
                 outcome = ContactOutcome.PLANNED
+            met = outcome == ContactOutcome.MET
             batch.add(
-                MonitoringContact(
-                    case=case,
-                    planned_date=day,
-                    actual_date=day if outcome == ContactOutcome.MET else None,
-                    mode=rng.choice(ContactMode.values) if outcome == ContactOutcome.MET else "",
-                    outcome=outcome,
-                    recorded_by=actor if outcome != ContactOutcome.PLANNED else None,
-                )
+                MonitoringContact,
+                uuid=uuid.uuid4(),
+                case_id=case["case_number"],
+                planned_date=day,
+                actual_date=day if met else None,
+                mode=rng.choice(ContactMode.values) if met else "",
+                outcome=outcome,
+                recorded_by_id=actor_id if outcome != ContactOutcome.PLANNED else None,
+                created_at=started,
             )
             day += datetime.timedelta(days=interval)
             count += 1
         if rng.random() < 0.08:
+            occurred = started.date() + datetime.timedelta(days=rng.randint(1, 90))
             batch.add(
-                Incident(
-                    case=case,
-                    kind=rng.choice(IncidentKind.values),
-                    occurred_on=min(
-                        started.date() + datetime.timedelta(days=rng.randint(1, 90)),
-                        now.date(),
-                    ),
-                    severity=rng.choice(Severity.values),
-                    recorded_by=actor,
-                )
+                Incident,
+                uuid=uuid.uuid4(),
+                case_id=case["case_number"],
+                kind=rng.choice(IncidentKind.values),
+                occurred_on=min(occurred, now.date()),
+                severity=rng.choice(Severity.values),
+                recorded_by_id=actor_id,
+                created_at=started,
             )
