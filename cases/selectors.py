@@ -10,14 +10,20 @@ from __future__ import annotations
 from typing import TypeGuard
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 
 from cases.models import (
     AuditEvent,
     Case,
     Membership,
+    MonitoringContact,
+    OutboxEvent,
+    PartnerOrganisation,
     Programme,
+    Referral,
     Role,
     Team,
 )
@@ -55,6 +61,25 @@ def case_list(*, user: Viewer | None) -> QuerySet[Case]:
     if scope is None:
         return Case.objects.none()
     return Case.objects.filter(scope)
+
+
+def case_list_with_summary(*, user: Viewer | None) -> QuerySet[Case]:
+    """``case_list`` with what list pages show beside each case, in the same query: team,
+    caseworker, profile, and the count of overdue planned contacts."""
+    overdue = (
+        MonitoringContact.objects.filter(
+            case=OuterRef("pk"), outcome="planned", planned_date__lt=timezone.now().date()
+        )
+        .order_by()
+        .values("case")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return (
+        case_list(user=user)
+        .select_related("team", "programme", "caseworker", "returnee")
+        .annotate(overdue_contacts=Coalesce(Subquery(overdue), 0))
+    )
 
 
 def case_get(*, user: Viewer | None, case_number: str, for_update: bool = False) -> Case:
@@ -117,6 +142,18 @@ def audit_event_list(*, user: Viewer | None) -> QuerySet[AuditEvent]:
     if not is_auditor(user=user):
         return AuditEvent.objects.none()
     return AuditEvent.objects.all()
+
+
+def outbox_event_list(*, user: Viewer | None) -> QuerySet[OutboxEvent]:
+    """Webhook events to partners of the programmes ``user`` manages."""
+    return OutboxEvent.objects.filter(
+        partner__programme__in=programmes_managed(user=user)
+    ).select_related("partner")
+
+
+def referral_list_for_partner(*, partner: PartnerOrganisation) -> QuerySet[Referral]:
+    """A partner's referrals: only its own, never another partner's."""
+    return Referral.objects.filter(partner=partner).select_related("case__returnee")
 
 
 def case_history(*, user: Viewer | None, case: Case) -> QuerySet[AuditEvent]:

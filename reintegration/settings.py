@@ -69,6 +69,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "cases",
 ]
@@ -148,7 +150,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cases.audit_verify",
         "schedule": crontab(hour=2, minute=30),
     },
+    "webhook-dispatch": {
+        "task": "cases.webhook_dispatch",
+        "schedule": 60.0,
+    },
 }
+
+# Partner webhooks: delivery attempts before an event is dead-lettered, the request timeout,
+# and whether private, loopback and plain-http addresses are allowed (never in production:
+# a webhook URL must not reach into our own network).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool(
+    "WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION
+)
+if PRODUCTION and WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+    raise ImproperlyConfigured("WEBHOOK_ALLOW_PRIVATE_ADDRESSES cannot be on in production.")
 CELERY_TIMEZONE = "UTC"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -202,8 +219,51 @@ if PRODUCTION:
     X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # The token class first: its Bearer challenge makes "not logged in" a 401.
+        "cases.api.auth.StaffTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["cases.api.auth.IsStaff"],
+    "DEFAULT_PAGINATION_CLASS": "cases.api.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "cases.api.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "cases.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["cases.api.auth.StaffThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "staff": env.str("API_STAFF_RATE", default="600/min"),
+        "partner": env.str("API_PARTNER_RATE", default="120/min"),
+    },
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Reintegration case management API",
+    "DESCRIPTION": (
+        "Staff endpoints under /api/v1/ (session or personal token) and partner NGO endpoints "
+        "under /api/v1/partner/ (partner API key). People appear only as pseudonymous case "
+        "numbers; identity fields are returned only by the audited reveal endpoint."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RiskLevelEnum": "cases.models.cases.RiskLevel",
+        "StageEnum": "cases.models.cases.Stage",
+        "OutcomeEnum": "cases.models.cases.Outcome",
+        "PillarEnum": "cases.models.records.Pillar",
+        "SeverityEnum": "cases.models.records.Severity",
+        "ApprovalStatusEnum": "cases.models.approvals.ApprovalStatus",
+        "PlanStatusEnum": "cases.models.approvals.PlanStatus",
+        "EnrolmentStatusEnum": "cases.models.records.EnrolmentStatus",
+        "ReferralStatusEnum": "cases.models.partners.ReferralStatus",
+        "OutboxStatusEnum": "cases.models.partners.OutboxStatus",
+    },
 }
 
 # Logs carry pseudonymous identifiers only: never identity values.

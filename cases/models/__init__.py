@@ -20,6 +20,19 @@ from .organisation import (
     Site,
     Team,
 )
+from .partners import (
+    IDENTITY_SHARED_FIELDS,
+    AccessKey,
+    AccessKeyKind,
+    OutboxEvent,
+    OutboxStatus,
+    Referral,
+    ReferralService,
+    ReferralStatus,
+    SharedField,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from .people import (
     IDENTITY_FIELDS,
     PRIZED_PROFESSIONS,
@@ -58,10 +71,13 @@ from .records import (
 
 __all__ = [
     "IDENTITY_FIELDS",
+    "IDENTITY_SHARED_FIELDS",
     "PRIZED_PROFESSIONS",
     "PROGRAMME_ROLES",
     "STAGE_ORDER",
     "TEAM_ROLES",
+    "AccessKey",
+    "AccessKeyKind",
     "Affiliation",
     "AppendOnlyError",
     "Approval",
@@ -85,6 +101,8 @@ __all__ = [
     "Membership",
     "MonitoringContact",
     "Need",
+    "OutboxEvent",
+    "OutboxStatus",
     "Outcome",
     "PartnerOrganisation",
     "Pillar",
@@ -92,7 +110,10 @@ __all__ = [
     "PlanStatus",
     "Profession",
     "Programme",
+    "Referral",
+    "ReferralService",
     "ReferralSource",
+    "ReferralStatus",
     "ReintegrationPlan",
     "ReleaseCondition",
     "ReturnPathway",
@@ -103,6 +124,7 @@ __all__ = [
     "ScreeningDecision",
     "Severity",
     "Sex",
+    "SharedField",
     "Site",
     "Stage",
     "StageTransition",
@@ -110,4 +132,6 @@ __all__ = [
     "Team",
     "TrainingEnrolment",
     "UrgentNeed",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

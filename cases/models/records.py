@@ -169,6 +169,14 @@ class TrainingEnrolment(models.Model):
         max_length=16, choices=EnrolmentStatus.choices, default=EnrolmentStatus.ENROLLED
     )
     certificate = models.CharField(max_length=200, blank=True)
+    referral = models.ForeignKey(
+        "cases.Referral",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="enrolments",
+        help_text=_("Set when a partner reports this enrolment."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     version = models.PositiveIntegerField(default=1)
 
@@ -208,7 +216,19 @@ class SupportProvision(models.Model):
     currency = models.CharField(max_length=3, blank=True)
     notes = models.TextField(blank=True)
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Empty when a partner reported it (see referral)."),
+    )
+    referral = models.ForeignKey(
+        "cases.Referral",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="support",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

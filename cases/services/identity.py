@@ -15,7 +15,15 @@ from cases.selectors import CASE_ROLES, Actor
 
 from .audit import audit_record
 from .cases import RETURNEE_PROFILE_FIELDS, returnee_set_identity_indexes
-from .common import apply_changes, check_version, require_open, require_roles, validated
+from .common import (
+    apply_changes,
+    bump_case_version,
+    check_version,
+    lock_case,
+    require_open,
+    require_roles,
+    validated,
+)
 
 
 @transaction.atomic
@@ -46,11 +54,13 @@ def returnee_update(
     changes: dict[str, Any],
     expected_version: int | None = None,
 ) -> Returnee:
-    """Change a person's identity or profile fields; identity values never reach the log."""
+    """Change a person's identity or profile fields; identity values never reach the log.
+    The case is the unit of concurrency: ``expected_version`` is the case's version."""
+    case = lock_case(case)
     require_open(case)
     require_roles(actor=actor, case=case, roles=CASE_ROLES, action="change this person's record")
+    check_version(case, expected_version)
     person = Returnee.objects.select_for_update().get(pk=case.returnee_id)
-    check_version(person, expected_version)
     changed = apply_changes(person, changes, allowed=IDENTITY_FIELDS + RETURNEE_PROFILE_FIELDS)
     if not changed:
         return person
@@ -66,6 +76,7 @@ def returnee_update(
             "updated_at",
         ]
     )
+    bump_case_version(case)
     audit_record(
         actor=actor,
         action="returnee.update",

@@ -1,0 +1,458 @@
+"""Staff API serializers. Output serializers are read-only; input serializers list exactly the
+fields a client may send for that action, so a body cannot set the caseworker, team, stage,
+risk or version (mass assignment). The services validate again and do the writing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from cases.models import (
+    IDENTITY_FIELDS,
+    AccessKey,
+    Approval,
+    ApprovalKind,
+    Case,
+    ConsentRecord,
+    Incident,
+    IntakeRecord,
+    MonitoringContact,
+    OutboxEvent,
+    PartnerOrganisation,
+    PlanGoal,
+    Referral,
+    ReintegrationPlan,
+    Returnee,
+    ScreeningAssessment,
+    SharedField,
+    Stage,
+    StageTransition,
+    SupportProvision,
+    Team,
+    TrainingEnrolment,
+)
+from cases.services.cases import INTAKE_INPUT_FIELDS, RETURNEE_PROFILE_FIELDS
+
+
+class StrictMixin:
+    """Refuse fields the action does not accept, rather than silently dropping them: a client
+    that sends ``stage`` or ``caseworker`` in a body learns it cannot set them there."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            writable = {
+                name
+                for name, field in self.fields.items()  # type: ignore[attr-defined]
+                if not field.read_only
+            }
+            unknown = sorted(set(data) - writable)
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["This field cannot be set here."] for name in unknown}
+                )
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class UsernameField(serializers.SlugRelatedField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("queryset", get_user_model().objects.filter(is_active=True))
+        super().__init__(slug_field="username", **kwargs)
+
+
+# --- cases ------------------------------------------------------------------------------------
+
+
+class PersonSerializer(StrictMixin, serializers.ModelSerializer[Returnee]):
+    """The non-identifying profile; identity fields never appear here."""
+
+    class Meta:
+        model = Returnee
+        fields = ["person_number", *RETURNEE_PROFILE_FIELDS]
+        read_only_fields = fields
+
+
+class CaseSerializer(StrictMixin, serializers.ModelSerializer[Case]):
+    team = serializers.UUIDField(source="team.uuid", read_only=True)
+    team_name = serializers.CharField(source="team.name", read_only=True)
+    programme = serializers.UUIDField(source="programme.uuid", read_only=True)
+    caseworker = serializers.CharField(
+        source="caseworker.username", read_only=True, allow_null=True, default=None
+    )
+    person = PersonSerializer(source="returnee", read_only=True)
+    overdue_contacts = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Case
+        fields = [
+            "case_number",
+            "stage",
+            "stage_entered_at",
+            "opened_at",
+            "closed_at",
+            "outcome",
+            "risk_level",
+            "version",
+            "team",
+            "team_name",
+            "programme",
+            "caseworker",
+            "person",
+            "overdue_contacts",
+        ]
+        read_only_fields = fields
+
+
+class MoveOptionSerializer(StrictMixin, serializers.Serializer[Any]):
+    to_stage = serializers.ChoiceField(choices=Stage.choices)
+    allowed = serializers.BooleanField()
+    refusals = serializers.ListField(child=serializers.CharField())
+
+
+class CaseDetailSerializer(CaseSerializer):
+    moves = serializers.SerializerMethodField()
+
+    class Meta(CaseSerializer.Meta):
+        fields = [*CaseSerializer.Meta.fields, "moves"]
+        read_only_fields = fields
+
+    @extend_schema_field(MoveOptionSerializer(many=True))
+    def get_moves(self, case: Case) -> list[dict[str, Any]]:
+        from cases.services.workflow import move_options
+
+        return [
+            {"to_stage": stage, "allowed": not refusals, "refusals": refusals}
+            for stage, refusals in move_options(case).items()
+        ]
+
+
+class ReturneeInputSerializer(StrictMixin, serializers.ModelSerializer[Returnee]):
+    class Meta:
+        model = Returnee
+        fields = [*IDENTITY_FIELDS, *RETURNEE_PROFILE_FIELDS]
+        extra_kwargs = {name: {"write_only": True} for name in IDENTITY_FIELDS}
+
+
+class IntakeInputSerializer(StrictMixin, serializers.ModelSerializer[IntakeRecord]):
+    urgent_needs = serializers.ListField(child=serializers.CharField(), required=False)
+
+    class Meta:
+        model = IntakeRecord
+        fields = list(INTAKE_INPUT_FIELDS)
+
+
+class ConsentInputSerializer(StrictMixin, serializers.ModelSerializer[ConsentRecord]):
+    scope = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = ConsentRecord
+        fields = ["legal_basis", "scope", "given_at", "notes"]
+        extra_kwargs = {"given_at": {"required": False}}
+
+
+class CaseCreateSerializer(StrictMixin, serializers.Serializer[Any]):
+    team = serializers.SlugRelatedField(slug_field="uuid", queryset=Team.objects.all())
+    caseworker = UsernameField(required=False, allow_null=True)
+    returnee = ReturneeInputSerializer()
+    intake = IntakeInputSerializer()
+    consent = ConsentInputSerializer(required=False)
+
+
+class CaseUpdateSerializer(StrictMixin, serializers.ModelSerializer[Returnee]):
+    """PATCH a case: the person's profile and (write-only) identity corrections."""
+
+    class Meta:
+        model = Returnee
+        fields = [*IDENTITY_FIELDS, *RETURNEE_PROFILE_FIELDS]
+        extra_kwargs = {name: {"write_only": True} for name in IDENTITY_FIELDS}
+
+
+class TransitionInputSerializer(StrictMixin, serializers.Serializer[Any]):
+    to_stage = serializers.ChoiceField(choices=Stage.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    outcome = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class TransitionSerializer(StrictMixin, serializers.ModelSerializer[StageTransition]):
+    by = serializers.CharField(source="by.username", read_only=True)
+
+    class Meta:
+        model = StageTransition
+        fields = ["uuid", "from_stage", "to_stage", "at", "by", "reason"]
+        read_only_fields = fields
+
+
+class RevealInputSerializer(StrictMixin, serializers.Serializer[Any]):
+    reason = serializers.CharField(min_length=5)
+
+
+class IdentitySerializer(StrictMixin, serializers.Serializer[Any]):
+    given_name = serializers.CharField()
+    family_name = serializers.CharField()
+    aliases = serializers.CharField()
+    date_of_birth = serializers.DateField(allow_null=True)
+    national_id = serializers.CharField()
+    phone = serializers.CharField()
+    address = serializers.CharField()
+
+
+class LookupInputSerializer(StrictMixin, serializers.Serializer[Any]):
+    national_id = serializers.CharField(required=False, default="", allow_blank=True)
+    phone = serializers.CharField(required=False, default="", allow_blank=True)
+
+
+class LookupResultSerializer(StrictMixin, serializers.Serializer[Any]):
+    results = CaseSerializer(many=True)
+
+
+class AssignInputSerializer(StrictMixin, serializers.Serializer[Any]):
+    caseworker = UsernameField()
+
+
+# --- stage records ----------------------------------------------------------------------------
+
+
+class IntakeSerializer(StrictMixin, serializers.ModelSerializer[IntakeRecord]):
+    urgent_needs = serializers.ListField(child=serializers.CharField(), required=False)
+
+    class Meta:
+        model = IntakeRecord
+        fields = ["uuid", *INTAKE_INPUT_FIELDS, "version", "updated_at"]
+        read_only_fields = ["uuid", "version", "updated_at"]
+
+
+class ConsentSerializer(StrictMixin, serializers.ModelSerializer[ConsentRecord]):
+    scope = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = ConsentRecord
+        fields = ["uuid", "legal_basis", "scope", "given_at", "withdrawn_at", "notes"]
+        read_only_fields = ["uuid", "withdrawn_at"]
+        extra_kwargs = {"given_at": {"required": False}}
+
+
+class ScreeningSerializer(StrictMixin, serializers.ModelSerializer[ScreeningAssessment]):
+    """``security_findings`` is dropped from the output for caseworkers (see the view)."""
+
+    needs = serializers.ListField(child=serializers.CharField(), required=False)
+    release_conditions = serializers.ListField(child=serializers.CharField(), required=False)
+    answers = serializers.DictField(required=False)
+
+    class Meta:
+        model = ScreeningAssessment
+        fields = [
+            "uuid",
+            "assessed_on",
+            "clearance_status",
+            "needs",
+            "answers",
+            "risk_level",
+            "decision",
+            "decision_reason",
+            "security_findings",
+            "judicial_status",
+            "release_conditions",
+            "compliance",
+            "version",
+            "created_at",
+        ]
+        read_only_fields = ["uuid", "version", "created_at"]
+
+    def to_representation(self, instance: ScreeningAssessment) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not self.context.get("security_visible"):
+            data.pop("security_findings", None)
+        return data
+
+
+class EnrolmentSerializer(StrictMixin, serializers.ModelSerializer[TrainingEnrolment]):
+    class Meta:
+        model = TrainingEnrolment
+        fields = [
+            "uuid",
+            "course",
+            "provider",
+            "start_date",
+            "end_date",
+            "attendance_percent",
+            "status",
+            "certificate",
+            "version",
+            "created_at",
+        ]
+        read_only_fields = ["uuid", "version", "created_at"]
+
+
+class SupportSerializer(StrictMixin, serializers.ModelSerializer[SupportProvision]):
+    class Meta:
+        model = SupportProvision
+        fields = ["uuid", "pillar", "kind", "provided_on", "amount", "currency", "notes"]
+        read_only_fields = ["uuid"]
+
+
+class ContactSerializer(StrictMixin, serializers.ModelSerializer[MonitoringContact]):
+    class Meta:
+        model = MonitoringContact
+        fields = [
+            "uuid",
+            "planned_date",
+            "actual_date",
+            "mode",
+            "outcome",
+            "concerns",
+            "version",
+            "created_at",
+        ]
+        read_only_fields = ["uuid", "version", "created_at"]
+
+
+class IncidentSerializer(StrictMixin, serializers.ModelSerializer[Incident]):
+    class Meta:
+        model = Incident
+        fields = ["uuid", "kind", "occurred_on", "severity", "description", "created_at"]
+        read_only_fields = ["uuid", "created_at"]
+
+
+class ApprovalSerializer(StrictMixin, serializers.ModelSerializer[Approval]):
+    screening = serializers.SlugRelatedField(
+        slug_field="uuid",
+        queryset=ScreeningAssessment.objects.all(),
+        required=False,
+        allow_null=True,
+    )
+    plan = serializers.SlugRelatedField(
+        slug_field="uuid",
+        queryset=ReintegrationPlan.objects.all(),
+        required=False,
+        allow_null=True,
+    )
+    requested_by = serializers.CharField(source="requested_by.username", read_only=True)
+    decided_by = serializers.CharField(
+        source="decided_by.username", read_only=True, allow_null=True, default=None
+    )
+    kind = serializers.ChoiceField(choices=ApprovalKind.choices)
+
+    class Meta:
+        model = Approval
+        fields = [
+            "uuid",
+            "kind",
+            "status",
+            "screening",
+            "plan",
+            "outcome",
+            "request_note",
+            "requested_by",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "comment",
+        ]
+        read_only_fields = [
+            "uuid",
+            "status",
+            "requested_by",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "comment",
+        ]
+
+
+class DecisionInputSerializer(StrictMixin, serializers.Serializer[Any]):
+    approve = serializers.BooleanField()
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PlanGoalSerializer(StrictMixin, serializers.ModelSerializer[PlanGoal]):
+    class Meta:
+        model = PlanGoal
+        fields = ["pillar", "goal", "planned_service", "target_date"]
+
+
+class PlanSerializer(StrictMixin, serializers.ModelSerializer[ReintegrationPlan]):
+    goals = PlanGoalSerializer(many=True)
+
+    class Meta:
+        model = ReintegrationPlan
+        fields = ["uuid", "status", "goals", "created_at", "version"]
+        read_only_fields = ["uuid", "status", "created_at", "version"]
+
+
+class ReferralSerializer(StrictMixin, serializers.ModelSerializer[Referral]):
+    partner = serializers.SlugRelatedField(
+        slug_field="uuid", queryset=PartnerOrganisation.objects.filter(is_active=True)
+    )
+    partner_name = serializers.CharField(source="partner.name", read_only=True)
+    shared_fields = serializers.ListField(
+        child=serializers.ChoiceField(choices=SharedField.choices), required=False
+    )
+
+    class Meta:
+        model = Referral
+        fields = [
+            "uuid",
+            "partner",
+            "partner_name",
+            "service",
+            "shared_fields",
+            "note",
+            "status",
+            "decline_reason",
+            "outcome",
+            "created_at",
+            "responded_at",
+            "closed_at",
+            "version",
+        ]
+        read_only_fields = [
+            "uuid",
+            "partner_name",
+            "status",
+            "decline_reason",
+            "outcome",
+            "created_at",
+            "responded_at",
+            "closed_at",
+            "version",
+        ]
+
+
+class ReasonInputSerializer(StrictMixin, serializers.Serializer[Any]):
+    reason = serializers.CharField()
+
+
+class OutboxEventSerializer(StrictMixin, serializers.ModelSerializer[OutboxEvent]):
+    partner = serializers.CharField(source="partner.name", read_only=True)
+
+    class Meta:
+        model = OutboxEvent
+        fields = [
+            "uuid",
+            "topic",
+            "partner",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "created_at",
+            "delivered_at",
+            "last_error",
+        ]
+        read_only_fields = fields
+
+
+class TokenSerializer(StrictMixin, serializers.ModelSerializer[AccessKey]):
+    class Meta:
+        model = AccessKey
+        fields = ["uuid", "name", "lookup", "created_at", "expires_at", "revoked_at"]
+        read_only_fields = ["uuid", "lookup", "created_at", "revoked_at"]
+
+
+class IssuedTokenSerializer(TokenSerializer):
+    token = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "token"]
+        read_only_fields = [*TokenSerializer.Meta.read_only_fields, "token"]

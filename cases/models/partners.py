@@ -1,0 +1,206 @@
+"""Referrals to partner NGOs, the keys that let partners and staff scripts in, and the
+transactional outbox that carries webhook events to partners."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from cases.fields import EncryptedTextField
+
+from .cases import Case
+from .organisation import PartnerOrganisation
+
+
+class AccessKeyKind(models.TextChoices):
+    STAFF = "staff", _("Staff personal token")
+    PARTNER = "partner", _("Partner API key")
+
+
+class AccessKey(models.Model):
+    """A bearer credential. Only a hash of the secret is stored; the whole key is shown once,
+    when issued. A staff token acts as its user; a partner key as its partner, nothing more."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(max_length=16, choices=AccessKeyKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="access_keys",
+    )
+    partner = models.ForeignKey(
+        PartnerOrganisation,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="access_keys",
+    )
+    name = models.CharField(max_length=100)
+    lookup = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="staff", user__isnull=False, partner=None)
+                | Q(kind="partner", partner__isnull=False, user=None),
+                name="accesskey_owner_matches_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.lookup} ({self.name})"
+
+
+class ReferralService(models.TextChoices):
+    VOCATIONAL_TRAINING = "vocational_training", _("Vocational training")
+    PSYCHOSOCIAL = "psychosocial_support", _("Psychosocial support")
+    LEGAL_AID = "legal_aid", _("Legal aid")
+    DOCUMENTATION = "documentation", _("Documentation")
+    LIVELIHOOD = "livelihood", _("Livelihood")
+    HEALTH = "health", _("Health")
+
+
+class ReferralStatus(models.TextChoices):
+    OFFERED = "offered", _("Offered to the partner")
+    ACCEPTED = "accepted", _("Accepted")
+    DECLINED = "declined", _("Declined")
+    CLOSED = "closed", _("Closed by the partner")
+    WITHDRAWN = "withdrawn", _("Withdrawn by the programme")
+
+
+class SharedField(models.TextChoices):
+    """What a referral may show a partner. Identity fields need the person's consent to share
+    identity with partners; the rest need consent to share with partners."""
+
+    SEX = "sex", _("Sex")
+    YEAR_OF_BIRTH = "year_of_birth", _("Year of birth")
+    CURRENT_DISTRICT = "current_district", _("Current district")
+    HOUSEHOLD_SIZE = "household_size", _("Household size")
+    PROFESSION = "profession", _("Profession")
+    SKILLS = "skills", _("Skills")
+    NEEDS = "needs", _("Needs from screening")
+    GIVEN_NAME = "given_name", _("Given name")
+    FAMILY_NAME = "family_name", _("Family name")
+    PHONE = "phone", _("Phone")
+
+
+IDENTITY_SHARED_FIELDS = frozenset(
+    {SharedField.GIVEN_NAME, SharedField.FAMILY_NAME, SharedField.PHONE}
+)
+
+
+class Referral(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="referrals")
+    partner = models.ForeignKey(
+        PartnerOrganisation, on_delete=models.PROTECT, related_name="referrals"
+    )
+    service = models.CharField(max_length=32, choices=ReferralService.choices)
+    shared_fields = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True, help_text=_("What the partner needs to know."))
+    status = models.CharField(
+        max_length=16, choices=ReferralStatus.choices, default=ReferralStatus.OFFERED
+    )
+    decline_reason = models.TextField(blank=True)
+    outcome = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["partner", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} → {self.partner}"
+
+
+class WebhookEndpoint(models.Model):
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    partner = models.ForeignKey(
+        PartnerOrganisation, on_delete=models.CASCADE, related_name="webhooks"
+    )
+    url = models.URLField(max_length=500)
+    secret = EncryptedTextField(help_text=_("Signs deliveries (HMAC-SHA256)."))
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "url"], name="webhook_unique_url"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    DEAD = "dead", _("Dead-lettered")
+
+
+class OutboxEvent(models.Model):
+    """One event for one webhook endpoint, written in the transaction of the change it
+    reports, delivered (and retried) afterwards. ``uuid`` is the idempotency key."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    topic = models.CharField(max_length=64)
+    partner = models.ForeignKey(
+        PartnerOrganisation, on_delete=models.CASCADE, related_name="outbox_events"
+    )
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="events")
+    payload = models.JSONField()
+    status = models.CharField(
+        max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="outbox_pending_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.uuid}"
+
+
+class WebhookDelivery(models.Model):
+    """One attempt to deliver an outbox event: the delivery log."""
+
+    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
+    attempted_at = models.DateTimeField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["attempted_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} @ {self.attempted_at:%Y-%m-%d %H:%M:%S}: {self.status_code}"

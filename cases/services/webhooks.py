@@ -1,0 +1,438 @@
+"""Partner webhooks: registering endpoints, signing, and delivering outbox events with retries,
+back-off and a dead-letter state, so a partner outage delays events but never loses them.
+
+Delivery is at least once: a receiver de-duplicates on ``X-Idempotency-Key`` (the event's
+uuid) and checks ``X-Signature`` with the algorithm in :func:`webhook_sign`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import random
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from cases import selectors
+from cases.models import (
+    OutboxEvent,
+    OutboxStatus,
+    PartnerOrganisation,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from cases.selectors import Actor
+
+from .audit import audit_record
+from .common import validated
+from .errors import ActionNotAllowed, DomainError
+from .outbox import _queue_delivery
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "reintegration-webhooks/1"
+BACKOFF_BASE_SECONDS = 30.0
+BACKOFF_CAP_SECONDS = 6 * 3600.0
+SIGNATURE_TOLERANCE_SECONDS = 300
+# Stored error texts are for people reading the delivery log, not a place for whole responses.
+_ERROR_MAX_CHARS = 500
+
+
+# --- URL checks --------------------------------------------------------------------------
+
+
+def _refused_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # ::ffff:127.0.0.1 reaches 127.0.0.1; judge the address it really is.
+        address = address.ipv4_mapped
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        # Shared (carrier-grade NAT) space and the like: not private, not public either.
+        or not address.is_global
+    )
+
+
+def webhook_url_check(url: str) -> None:
+    """Refuse a URL a webhook must not be sent to: anything but https, and — unless private
+    addresses are allowed (development only) — a host that resolves to an address inside our
+    own or any non-public network. Raises ``ValidationError({"url": ...})``."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValidationError({"url": "Enter a valid URL."}) from None
+    allow_private: bool = settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES
+    allowed_schemes = {"https", "http"} if allow_private else {"https"}
+    if parts.scheme.lower() not in allowed_schemes:
+        raise ValidationError({"url": "The URL must start with https://."})
+    host = parts.hostname
+    if not host:
+        raise ValidationError({"url": "The URL must name a host."})
+    if parts.username or parts.password:
+        raise ValidationError({"url": "The URL must not carry a user name or password."})
+    if allow_private:
+        return
+    default_port = 443 if parts.scheme.lower() == "https" else 80
+    try:
+        resolved = socket.getaddrinfo(host, port or default_port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise ValidationError({"url": f"The host {host!r} cannot be resolved."}) from None
+    if not resolved:
+        raise ValidationError({"url": f"The host {host!r} cannot be resolved."})
+    for _family, _type, _proto, _canonname, sockaddr in resolved:
+        # An IPv6 link-local address may carry a zone ("fe80::1%eth0").
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        if _refused_address(address):
+            raise ValidationError(
+                {"url": f"The host {host!r} resolves to a private or reserved address."}
+            )
+
+
+# --- Endpoints ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def webhook_endpoint_register(
+    *, partner: PartnerOrganisation, url: str, actor_label: str
+) -> tuple[WebhookEndpoint, str]:
+    """Register ``url`` for ``partner`` and return the endpoint with its signing secret, which
+    is shown this once. Registering a removed endpoint's URL again revives it with a new
+    secret."""
+    url = url.strip()
+    webhook_url_check(url)
+    secret = secrets.token_urlsafe(32)
+    endpoint = WebhookEndpoint.objects.select_for_update().filter(partner=partner, url=url).first()
+    if endpoint is not None:
+        if endpoint.is_active:
+            raise ValidationError({"url": "This URL is already registered."})
+        endpoint.secret = secret
+        endpoint.is_active = True
+        endpoint.save(update_fields=["secret", "is_active"])
+    else:
+        endpoint = WebhookEndpoint(partner=partner, url=url, secret=secret)
+        validated(endpoint)
+        endpoint.save(force_insert=True)
+    audit_record(
+        actor=None,
+        label=actor_label,
+        action="webhook.register",
+        object_type="webhook",
+        object_id=str(endpoint.uuid),
+        fields=["url"],
+        detail={"partner": str(partner.uuid)},
+    )
+    return endpoint, secret
+
+
+@transaction.atomic
+def webhook_endpoint_remove(*, endpoint: WebhookEndpoint, actor_label: str) -> WebhookEndpoint:
+    """Stop sending to ``endpoint``. Its pending events are dead-lettered when they fall due;
+    the row and its delivery log stay."""
+    endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+    if endpoint.is_active:
+        endpoint.is_active = False
+        endpoint.save(update_fields=["is_active"])
+        audit_record(
+            actor=None,
+            label=actor_label,
+            action="webhook.remove",
+            object_type="webhook",
+            object_id=str(endpoint.uuid),
+            fields=["is_active"],
+        )
+    return endpoint
+
+
+# --- Signatures --------------------------------------------------------------------------
+
+
+def _signature(secret: str, timestamp: int, body: bytes) -> str:
+    message = f"{timestamp}.".encode() + body
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def webhook_sign(*, secret: str, timestamp: int, body: bytes) -> str:
+    """The ``X-Signature`` header: ``t=<unix seconds>,v1=<hex HMAC-SHA256>`` of
+    ``"<t>." + body`` under the endpoint's secret."""
+    return f"t={timestamp},v1={_signature(secret, timestamp, body)}"
+
+
+def webhook_verify(
+    *,
+    secret: str,
+    header: str,
+    body: bytes,
+    tolerance_seconds: int = SIGNATURE_TOLERANCE_SECONDS,
+    now: float | None = None,
+) -> bool:
+    """What a receiver does: accept ``body`` only if ``header`` signs it under ``secret`` and
+    its timestamp is within ``tolerance_seconds`` of ``now`` (unix seconds), so a captured
+    request cannot be replayed later."""
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            try:
+                timestamp = int(value)
+            except ValueError:
+                return False
+        elif key == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance_seconds:
+        return False
+    expected = _signature(secret, timestamp, body)
+    # Check every candidate (a rotating sender may send two) without stopping early.
+    matches = [hmac.compare_digest(expected, candidate) for candidate in candidates]
+    return any(matches)
+
+
+# --- Delivery ----------------------------------------------------------------------------
+
+
+def webhook_backoff(*, attempts: int) -> datetime.timedelta:
+    """The wait before the next try after ``attempts`` failures: full jitter over an
+    exponential ceiling (30 s, 60 s, 120 s, … capped at 6 h), so retries from many events
+    spread out instead of arriving at a recovering partner together."""
+    doublings = min(max(attempts - 1, 0), 20)  # 30 s * 2**20 is far past the cap already
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**doublings)
+    # Jitter needs spread, not unpredictability: the standard generator is right here.
+    return datetime.timedelta(seconds=random.uniform(0, ceiling))  # noqa: S311
+
+
+def _lease() -> datetime.timedelta:
+    # httpx's timeout bounds each phase (connect, write, read), not the whole call; the lease
+    # must outlast a slow but legitimate call so no other worker sends the event meanwhile.
+    return datetime.timedelta(seconds=3 * float(settings.WEBHOOK_TIMEOUT_SECONDS) + 30)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    event_id: int
+    event_uuid: str
+    topic: str
+    url: str
+    secret: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    attempted_at: datetime.datetime
+    status_code: int | None
+    error: str
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _body(event: OutboxEvent) -> bytes:
+    return json.dumps(event.payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _claim(event_id: int) -> tuple[OutboxEvent, _Claim | None]:
+    """Lock the event briefly; if it is due, push ``next_attempt_at`` out by the lease, so
+    the HTTP call can run outside any transaction without another worker sending it too."""
+    with transaction.atomic():
+        event = (
+            OutboxEvent.objects.select_for_update(of=("self",))
+            .select_related("endpoint")
+            .get(pk=event_id)
+        )
+        now = timezone.now()
+        if event.status != OutboxStatus.PENDING or event.next_attempt_at > now:
+            return event, None
+        if not event.endpoint.is_active:
+            event.status = OutboxStatus.DEAD
+            event.last_error = "The webhook endpoint was removed."
+            event.save(update_fields=["status", "last_error"])
+            logger.info("outbox event %s dead-lettered: endpoint removed", event.uuid)
+            return event, None
+        event.next_attempt_at = now + _lease()
+        event.save(update_fields=["next_attempt_at"])
+        claim = _Claim(
+            event_id=event.pk,
+            event_uuid=str(event.uuid),
+            topic=event.topic,
+            url=event.endpoint.url,
+            secret=event.endpoint.secret,
+            body=_body(event),
+        )
+        return event, claim
+
+
+def _post(claim: _Claim, client: httpx.Client) -> _Outcome:
+    """One HTTP attempt. Every failure comes back as an outcome, never as an exception."""
+    attempted_at = timezone.now()
+    started = time.monotonic()
+
+    def outcome(status_code: int | None, error: str) -> _Outcome:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        return _Outcome(attempted_at, status_code, error[:_ERROR_MAX_CHARS], duration_ms)
+
+    try:
+        # DNS may have changed since the endpoint was registered.
+        webhook_url_check(claim.url)
+    except ValidationError as exc:
+        return outcome(None, "Refused before sending: " + "; ".join(exc.messages))
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Event-Topic": claim.topic,
+        "X-Idempotency-Key": claim.event_uuid,
+        "X-Signature": webhook_sign(secret=claim.secret, timestamp=timestamp, body=claim.body),
+    }
+    try:
+        # Streamed and never read: only the status matters, and a huge or endless body
+        # must not tie up the worker.
+        with client.stream("POST", claim.url, content=claim.body, headers=headers) as response:
+            status_code = response.status_code
+    except Exception as exc:  # any failure to deliver is a failed attempt; the task goes on
+        return outcome(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    if 200 <= status_code < 300:
+        return outcome(status_code, "")
+    if 300 <= status_code < 400:
+        return outcome(status_code, f"HTTP {status_code} (redirects are not followed)")
+    return outcome(status_code, f"HTTP {status_code}")
+
+
+def _record(claim: _Claim, outcome: _Outcome) -> OutboxEvent:
+    """Log the attempt and move the event on: delivered, retry later, or dead."""
+    with transaction.atomic():
+        event = OutboxEvent.objects.select_for_update().get(pk=claim.event_id)
+        WebhookDelivery.objects.create(
+            event=event,
+            attempted_at=outcome.attempted_at,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            duration_ms=outcome.duration_ms,
+        )
+        if event.status != OutboxStatus.PENDING:
+            # Someone else finished it while our lease ran out; the log row is all we add.
+            return event
+        now = timezone.now()
+        if outcome.ok:
+            event.status = OutboxStatus.DELIVERED
+            event.delivered_at = now
+            event.last_error = ""
+            event.save(update_fields=["status", "delivered_at", "last_error"])
+            logger.info("outbox event %s delivered", event.uuid)
+            return event
+        event.attempts += 1
+        event.last_error = outcome.error
+        if event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+            event.status = OutboxStatus.DEAD
+            logger.warning(
+                "outbox event %s dead-lettered after %s attempts", event.uuid, event.attempts
+            )
+        else:
+            event.next_attempt_at = now + webhook_backoff(attempts=event.attempts)
+            logger.info(
+                "outbox event %s attempt %s failed (%s); retry after %s",
+                event.uuid,
+                event.attempts,
+                outcome.status_code or "no response",
+                event.next_attempt_at.isoformat(),
+            )
+        event.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+        return event
+
+
+def _client() -> httpx.Client:
+    return httpx.Client(timeout=float(settings.WEBHOOK_TIMEOUT_SECONDS), follow_redirects=False)
+
+
+def _deliver(event_id: int, client: httpx.Client) -> tuple[OutboxEvent, bool]:
+    event, claim = _claim(event_id)
+    if claim is None:
+        return event, False
+    outcome = _post(claim, client)
+    return _record(claim, outcome), True
+
+
+def webhook_deliver(*, event_id: int) -> OutboxEvent:
+    """Try to send one event if it is pending and due; anything else is left as it is.
+    Not atomic on purpose: the HTTP call runs between two short transactions."""
+    with _client() as client:
+        event, _attempted = _deliver(event_id, client)
+    return event
+
+
+def webhook_dispatch_due(*, limit: int = 500) -> int:
+    """Send every pending event that is due, oldest first, up to ``limit``; return how many
+    were attempted. Beat runs this every minute, so events whose queueing failed (the broker
+    was down at commit) or whose retry has come due go out without anyone noticing."""
+    due_ids = list(
+        OutboxEvent.objects.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    attempted = 0
+    with _client() as client:
+        for event_id in due_ids:
+            try:
+                _event, tried = _deliver(event_id, client)
+            except OutboxEvent.DoesNotExist:  # deleted with its endpoint since the query
+                continue
+            attempted += tried
+    return attempted
+
+
+@transaction.atomic
+def outbox_event_replay(*, event: OutboxEvent, actor: Actor) -> OutboxEvent:
+    """Send a dead-lettered event again from the start, for a manager of the partner's
+    programme; the delivery log keeps the earlier attempts."""
+    event = (
+        OutboxEvent.objects.select_for_update(of=("self",))
+        .select_related("partner", "endpoint")
+        .get(pk=event.pk)
+    )
+    if not selectors.programmes_managed(user=actor).filter(pk=event.partner.programme_id).exists():
+        raise ActionNotAllowed("Only a manager of the partner's programme can replay its events.")
+    if event.status != OutboxStatus.DEAD:
+        raise DomainError("Only a dead-lettered event can be replayed.", code="not_dead_lettered")
+    if not event.endpoint.is_active:
+        raise DomainError(
+            "The webhook endpoint was removed; register it again first.", code="endpoint_removed"
+        )
+    previous_attempts = event.attempts
+    event.status = OutboxStatus.PENDING
+    event.attempts = 0
+    event.next_attempt_at = timezone.now()
+    event.last_error = ""
+    event.save(update_fields=["status", "attempts", "next_attempt_at", "last_error"])
+    audit_record(
+        actor=actor,
+        action="outbox.replay",
+        object_type="outbox_event",
+        object_id=str(event.uuid),
+        fields=["status", "attempts", "next_attempt_at"],
+        detail={"topic": event.topic, "previous_attempts": previous_attempts},
+    )
+    event_ids = [event.pk]
+    transaction.on_commit(lambda: _queue_delivery(event_ids))
+    return event
