@@ -36,6 +36,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/mypy cases reintegration
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 check: lint
 	DJANGO_ENV=production SECRET_KEY=check-deploy-$$(date +%s)-a-long-random-looking-secret-value-xyz \
