@@ -34,6 +34,7 @@ from cases.models import (
     Team,
     TrainingEnrolment,
 )
+from cases.services import records
 from cases.services.cases import INTAKE_INPUT_FIELDS, RETURNEE_PROFILE_FIELDS
 
 
@@ -242,22 +243,7 @@ class ScreeningSerializer(StrictMixin, serializers.ModelSerializer[ScreeningAsse
 
     class Meta:
         model = ScreeningAssessment
-        fields = [
-            "uuid",
-            "assessed_on",
-            "clearance_status",
-            "needs",
-            "answers",
-            "risk_level",
-            "decision",
-            "decision_reason",
-            "security_findings",
-            "judicial_status",
-            "release_conditions",
-            "compliance",
-            "version",
-            "created_at",
-        ]
+        fields = ["uuid", *records.SCREENING_FIELDS, "version", "created_at"]
         read_only_fields = ["uuid", "version", "created_at"]
 
     def to_representation(self, instance: ScreeningAssessment) -> dict[str, Any]:
@@ -270,48 +256,28 @@ class ScreeningSerializer(StrictMixin, serializers.ModelSerializer[ScreeningAsse
 class EnrolmentSerializer(StrictMixin, serializers.ModelSerializer[TrainingEnrolment]):
     class Meta:
         model = TrainingEnrolment
-        fields = [
-            "uuid",
-            "course",
-            "provider",
-            "start_date",
-            "end_date",
-            "attendance_percent",
-            "status",
-            "certificate",
-            "version",
-            "created_at",
-        ]
+        fields = ["uuid", *records.ENROLMENT_FIELDS, "version", "created_at"]
         read_only_fields = ["uuid", "version", "created_at"]
 
 
 class SupportSerializer(StrictMixin, serializers.ModelSerializer[SupportProvision]):
     class Meta:
         model = SupportProvision
-        fields = ["uuid", "pillar", "kind", "provided_on", "amount", "currency", "notes"]
+        fields = ["uuid", *records.SUPPORT_FIELDS]
         read_only_fields = ["uuid"]
 
 
 class ContactSerializer(StrictMixin, serializers.ModelSerializer[MonitoringContact]):
     class Meta:
         model = MonitoringContact
-        fields = [
-            "uuid",
-            "planned_date",
-            "actual_date",
-            "mode",
-            "outcome",
-            "concerns",
-            "version",
-            "created_at",
-        ]
+        fields = ["uuid", *records.CONTACT_FIELDS, "version", "created_at"]
         read_only_fields = ["uuid", "version", "created_at"]
 
 
 class IncidentSerializer(StrictMixin, serializers.ModelSerializer[Incident]):
     class Meta:
         model = Incident
-        fields = ["uuid", "kind", "occurred_on", "severity", "description", "created_at"]
+        fields = ["uuid", *records.INCIDENT_FIELDS, "created_at"]
         read_only_fields = ["uuid", "created_at"]
 
 

@@ -27,6 +27,7 @@ from cases.models import (
 from cases.selectors import CASE_ROLES, SECURITY_READER_ROLES, Actor
 
 from .audit import audit_record
+from .cases import INTAKE_INPUT_FIELDS
 from .common import (
     apply_changes,
     check_version,
@@ -40,14 +41,7 @@ from .errors import DomainError
 
 M = TypeVar("M", bound=models.Model)
 
-INTAKE_FIELDS = (
-    "return_date",
-    "first_contact_date",
-    "intake_date",
-    "referral_source",
-    "urgent_needs",
-    "notes",
-)
+INTAKE_FIELDS = INTAKE_INPUT_FIELDS
 SCREENING_FIELDS = (
     "assessed_on",
     "clearance_status",
