@@ -153,7 +153,11 @@ def outbox_event_list(*, user: Viewer | None) -> QuerySet[OutboxEvent]:
 
 def referral_list_for_partner(*, partner: PartnerOrganisation) -> QuerySet[Referral]:
     """A partner's referrals: only its own, never another partner's."""
-    return Referral.objects.filter(partner=partner).select_related("case__returnee")
+    return (
+        Referral.objects.filter(partner=partner)
+        .select_related("case__returnee")
+        .prefetch_related("case__returnee__consents", "case__screenings")
+    )
 
 
 def case_history(*, user: Viewer | None, case: Case) -> QuerySet[AuditEvent]:

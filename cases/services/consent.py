@@ -80,7 +80,13 @@ def consent_withdraw(
 
 
 def has_active_consent(case: Case, *, scope: str | None = None) -> bool:
-    consents = ConsentRecord.objects.filter(returnee_id=case.returnee_id, withdrawn_at=None)
-    if scope is None:
-        return consents.exists()
-    return any(scope in record.scope for record in consents)
+    """Whether the person has consent in force (covering ``scope`` when given). Uses the
+    person's prefetched consents when a list view loaded them, so lists stay at fixed queries."""
+    prefetched = getattr(case.returnee, "_prefetched_objects_cache", {}).get("consents")
+    if prefetched is not None:
+        consents = [record for record in prefetched if record.withdrawn_at is None]
+    else:
+        consents = list(
+            ConsentRecord.objects.filter(returnee_id=case.returnee_id, withdrawn_at=None)
+        )
+    return any(scope is None or scope in record.scope for record in consents)

@@ -374,6 +374,18 @@ def _job_placement(case: Case, referral: Referral, data: dict[str, Any]) -> Supp
     return support
 
 
+def _latest_needs(case: Case) -> list[str]:
+    prefetched = getattr(case, "_prefetched_objects_cache", {}).get("screenings")
+    if prefetched is not None:
+        screenings = sorted(prefetched, key=lambda s: (s.assessed_on, s.pk), reverse=True)
+        latest = screenings[0] if screenings else None
+    else:
+        latest = (
+            ScreeningAssessment.objects.filter(case=case).order_by("-assessed_on", "-id").first()
+        )
+    return list(latest.needs) if latest else []
+
+
 @transaction.atomic
 def referral_shared_view(*, partner: PartnerOrganisation, referral: Referral) -> dict[str, Any]:
     """The fields a partner may see for a referral: the shared ones, only while consent to
@@ -394,8 +406,7 @@ def referral_shared_view(*, partner: PartnerOrganisation, referral: Referral) ->
             if identity_ok:
                 shared[name] = getattr(person, name)
         elif name == SharedField.NEEDS:
-            latest = ScreeningAssessment.objects.filter(case=case).order_by("-assessed_on").first()
-            shared[name] = list(latest.needs) if latest else []
+            shared[name] = _latest_needs(case)
         else:
             shared[name] = getattr(person, name)
     identity_read = sorted(set(shared) & IDENTITY_SHARED_FIELDS)
