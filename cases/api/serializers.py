@@ -39,8 +39,9 @@ from cases.services.cases import INTAKE_INPUT_FIELDS, RETURNEE_PROFILE_FIELDS
 
 
 class StrictMixin:
-    """Refuse fields the action does not accept, rather than silently dropping them: a client
-    that sends ``stage`` or ``caseworker`` in a body learns it cannot set them there."""
+    # Refuse fields the action does not accept, rather than silently dropping them: a client
+    # that sends ``stage`` or ``caseworker`` in a body learns it cannot set them there.
+    # (A comment, not a docstring: a docstring would describe every schema component.)
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
