@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from . import crypto
@@ -60,4 +61,7 @@ class EncryptedDateField(EncryptedTextField):
     def to_python(self, value: Any) -> Any:
         if value in (None, "") or isinstance(value, datetime.date):
             return value
-        return datetime.date.fromisoformat(str(value))
+        try:
+            return datetime.date.fromisoformat(str(value))
+        except ValueError:
+            raise ValidationError("Give a date as YYYY-MM-DD.", code="invalid") from None

@@ -79,7 +79,20 @@ class IsPartner(permissions.BasePermission):
         return isinstance(key, AccessKey) and key.kind == AccessKeyKind.PARTNER
 
 
-class StaffThrottle(throttling.SimpleRateThrottle):
+class SettingsRateMixin:
+    """Read the rate from the settings when a request comes, not when the module loads."""
+
+    scope: str
+
+    def get_rate(self) -> str | None:
+        from django.conf import settings
+
+        rates = settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {})
+        rate = rates.get(self.scope) if isinstance(rates, dict) else None
+        return str(rate) if rate else None
+
+
+class StaffThrottle(SettingsRateMixin, throttling.SimpleRateThrottle):
     scope = "staff"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
@@ -88,7 +101,7 @@ class StaffThrottle(throttling.SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class PartnerThrottle(throttling.SimpleRateThrottle):
+class PartnerThrottle(SettingsRateMixin, throttling.SimpleRateThrottle):
     """Per key, on the shared cache (Redis when configured), so every web worker counts."""
 
     scope = "partner"

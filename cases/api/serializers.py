@@ -21,17 +21,18 @@ from cases.models import (
     IntakeRecord,
     MonitoringContact,
     OutboxEvent,
+    Outcome,
     PartnerOrganisation,
     PlanGoal,
     Referral,
     ReintegrationPlan,
     Returnee,
+    RiskLevel,
     ScreeningAssessment,
     SharedField,
     Stage,
     StageTransition,
     SupportProvision,
-    Team,
     TrainingEnrolment,
 )
 from cases.services import records
@@ -85,6 +86,11 @@ class CaseSerializer(StrictMixin, serializers.ModelSerializer[Case]):
     )
     person = PersonSerializer(source="returnee", read_only=True)
     overdue_contacts = serializers.IntegerField(read_only=True)
+    # Blank until screening sets a risk level / until the case closes.
+    risk_level = serializers.ChoiceField(
+        choices=RiskLevel.choices, allow_blank=True, read_only=True
+    )
+    outcome = serializers.ChoiceField(choices=Outcome.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Case
@@ -131,6 +137,8 @@ class CaseDetailSerializer(CaseSerializer):
 
 
 class ReturneeInputSerializer(StrictMixin, serializers.ModelSerializer[Returnee]):
+    date_of_birth = serializers.DateField(required=False, allow_null=True, write_only=True)
+
     class Meta:
         model = Returnee
         fields = [*IDENTITY_FIELDS, *RETURNEE_PROFILE_FIELDS]
@@ -155,7 +163,9 @@ class ConsentInputSerializer(StrictMixin, serializers.ModelSerializer[ConsentRec
 
 
 class CaseCreateSerializer(StrictMixin, serializers.Serializer[Any]):
-    team = serializers.SlugRelatedField(slug_field="uuid", queryset=Team.objects.all())
+    # A plain uuid: the view resolves it within the caller's teams, so a team that exists
+    # elsewhere and one that does not answer the same "Unknown team.".
+    team = serializers.UUIDField()
     caseworker = UsernameField(required=False, allow_null=True)
     returnee = ReturneeInputSerializer()
     intake = IntakeInputSerializer()
@@ -164,6 +174,8 @@ class CaseCreateSerializer(StrictMixin, serializers.Serializer[Any]):
 
 class CaseUpdateSerializer(StrictMixin, serializers.ModelSerializer[Returnee]):
     """PATCH a case: the person's profile and (write-only) identity corrections."""
+
+    date_of_birth = serializers.DateField(required=False, allow_null=True, write_only=True)
 
     class Meta:
         model = Returnee

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -126,9 +127,12 @@ class CaseViewSet(NoStoreMixin, viewsets.GenericViewSet[Case]):
         data = s.CaseCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
+        team = selectors.teams_for_case_creation(user=request.user).filter(uuid=values["team"])
+        if not team:
+            raise ValidationError({"team": "Unknown team."})
         case = case_open(
             actor=staff(request),
-            team=values["team"],
+            team=team.get(),
             caseworker=values.get("caseworker"),
             returnee=dict(values["returnee"]),
             intake=dict(values["intake"]),
@@ -154,8 +158,20 @@ class CaseViewSet(NoStoreMixin, viewsets.GenericViewSet[Case]):
         )
         return self.retrieve(request, case_number)
 
-    @extend_schema(request=s.TransitionInputSerializer, responses={201: s.TransitionSerializer})
-    @action(detail=True, methods=["get", "post"], url_path="transitions")
+    @extend_schema(methods=["GET"], responses=s.TransitionSerializer(many=True))
+    @extend_schema(
+        methods=["POST"],
+        request=s.TransitionInputSerializer,
+        responses={201: s.TransitionSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="transitions",
+        # The history is a plain list: not paginated, not filtered like the case list.
+        pagination_class=None,
+        filter_backends=[],
+    )
     def transitions(self, request: Request, case_number: str) -> Response:
         """GET: the stage history. POST: move the case (409 says why a move is refused)."""
         case = self.get_object()

@@ -185,3 +185,15 @@ def test_schema_is_served_and_docs_use_local_assets(api, world):
     assert schema.status_code == 200
     docs = api().get("/api/docs/").content.decode()
     assert "cdn" not in docs.lower() and "/static/drf_spectacular_sidecar/" in docs
+
+
+def test_another_teams_uuid_and_a_made_up_one_answer_alike(api, world):
+    import uuid
+
+    answers = []
+    for team_id in (world.team_x.uuid, uuid.uuid4()):
+        body = {**CREATE_BODY, "team": str(team_id)}
+        response = api("alice").post("/api/v1/cases/", body, format="json")
+        answers.append((response.status_code, response.data))
+    assert answers[0] == answers[1]
+    assert answers[0][1]["error"]["fields"] == {"team": ["Unknown team."]}
