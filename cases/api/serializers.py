@@ -137,6 +137,8 @@ class CaseDetailSerializer(CaseSerializer):
 
 
 class ReturneeInputSerializer(StrictMixin, serializers.ModelSerializer[Returnee]):
+    """The person: identity fields are write-only, never echoed back."""
+
     date_of_birth = serializers.DateField(required=False, allow_null=True, write_only=True)
 
     class Meta:
@@ -172,15 +174,8 @@ class CaseCreateSerializer(StrictMixin, serializers.Serializer[Any]):
     consent = ConsentInputSerializer(required=False)
 
 
-class CaseUpdateSerializer(StrictMixin, serializers.ModelSerializer[Returnee]):
+class CaseUpdateSerializer(ReturneeInputSerializer):
     """PATCH a case: the person's profile and (write-only) identity corrections."""
-
-    date_of_birth = serializers.DateField(required=False, allow_null=True, write_only=True)
-
-    class Meta:
-        model = Returnee
-        fields = [*IDENTITY_FIELDS, *RETURNEE_PROFILE_FIELDS]
-        extra_kwargs = {name: {"write_only": True} for name in IDENTITY_FIELDS}
 
 
 class TransitionInputSerializer(StrictMixin, serializers.Serializer[Any]):
