@@ -10,6 +10,14 @@ from .approvals import (
 )
 from .audit import AppendOnlyError, AuditEvent
 from .cases import STAGE_ORDER, Case, Outcome, RiskLevel, Stage, StageTransition
+from .competition import (
+    COMPETES_WITH,
+    Benchmark,
+    CompetingStage,
+    TargetProfile,
+    ThreatContext,
+    ThreatKind,
+)
 from .organisation import (
     PROGRAMME_ROLES,
     TEAM_ROLES,
@@ -70,6 +78,7 @@ from .records import (
 )
 
 __all__ = [
+    "COMPETES_WITH",
     "IDENTITY_FIELDS",
     "IDENTITY_SHARED_FIELDS",
     "PRIZED_PROFESSIONS",
@@ -84,8 +93,10 @@ __all__ = [
     "ApprovalKind",
     "ApprovalStatus",
     "AuditEvent",
+    "Benchmark",
     "Case",
     "ClearanceStatus",
+    "CompetingStage",
     "Compliance",
     "ConsentRecord",
     "ConsentScope",
@@ -129,7 +140,10 @@ __all__ = [
     "Stage",
     "StageTransition",
     "SupportProvision",
+    "TargetProfile",
     "Team",
+    "ThreatContext",
+    "ThreatKind",
     "TrainingEnrolment",
     "UrgentNeed",
     "WebhookDelivery",
