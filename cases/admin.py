@@ -16,12 +16,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from cases import selectors
 from cases.models import (
     AuditEvent,
+    Benchmark,
     Case,
     Membership,
     PartnerOrganisation,
     Programme,
     Site,
+    TargetProfile,
     Team,
+    ThreatContext,
 )
 from cases.selectors import Actor
 from cases.services.audit import audit_record
@@ -179,3 +182,55 @@ class AuditedUserAdmin(AuditedAdmin, UserAdmin):
 @admin.register(Group)
 class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
     pass
+
+
+# --- the competition's reference data: maintained by programme managers, every change audited --
+
+
+@admin.register(Benchmark)
+class BenchmarkAdmin(AuditedAdmin):
+    """Versioned: a saved benchmark's figures stay as they were (history); to revise one,
+    close it with "valid to" and add the new version."""
+
+    list_display = [
+        "competing_stage",
+        "programme",
+        "region",
+        "days_to_reach",
+        "days_in_stage",
+        "contacts_per_month",
+        "is_estimate",
+        "valid_from",
+        "valid_to",
+    ]
+    list_filter = ["competing_stage", "programme", "is_estimate"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return list(self.readonly_fields)
+        return [f.name for f in Benchmark._meta.concrete_fields if f.name not in ("id", "valid_to")]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = _actor(request)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(ThreatContext)
+class ThreatContextAdmin(AuditedAdmin):
+    list_display = ["kind", "programme", "starts_on", "ends_on"]
+    list_filter = ["kind", "programme"]
+    readonly_fields = ["entered_by", "created_at"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            obj.entered_by = _actor(request)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(TargetProfile)
+class TargetProfileAdmin(AuditedAdmin):
+    list_display = ["name", "programme", "detention_history", "is_active"]
+    list_filter = ["programme", "is_active"]
+    search_fields = ["name"]

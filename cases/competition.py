@@ -33,6 +33,7 @@ from cases.models import (
     SupportProvision,
     TargetProfile,
     ThreatContext,
+    ThreatKind,
 )
 
 SPEED, OFFER, CONTACT, EXPOSURE = "speed", "offer", "contact", "exposure"
@@ -514,3 +515,149 @@ def caseload_competition(
     facts = caseload_facts(cases, today=today)
     refs = reference_data({f.programme_id for f in facts}, on=today)
     return {f.case_number: findings_for(f, refs[f.programme_id], today) for f in facts}
+
+
+# --- a caseload's summary, per programme stage ------------------------------------------------
+
+SUMMARY_STAGES = (Stage.INTAKE, Stage.SCREENING, Stage.TRAINING, Stage.MONITORING)
+TOP_CASES = 5
+
+
+@dataclass(frozen=True)
+class CaseAttention:
+    """One case to look at first, and why: its case number (never identity) and findings."""
+
+    case_number: str
+    attention_score: int
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    """Where the group out-competes the programme at one stage, over the cases now in it.
+
+    ``median_days`` measures what the benchmark measures: for intake, days from return to
+    intake (against the repentance registration's days to reach it); for the later stages,
+    days since the case entered the stage (against the competing stage's days in stage).
+    """
+
+    stage: str
+    competing_stage: str
+    cases: int
+    median_days: float | None
+    benchmark_days: float | None
+    pillar_missing_share: dict[str, float]
+    contact_shortfall: int
+    contacts_missed: int
+    exposure_profile: int
+    exposure_threat: int
+    top_cases: list[CaseAttention]
+
+
+@dataclass(frozen=True)
+class CompetitionSummary:
+    today: datetime.date
+    cases: int
+    stages: list[StageSummary]
+
+
+def _median(values: list[int]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _stage_days(
+    facts: CaseFacts, ref: ReferenceData, today: datetime.date
+) -> tuple[int | None, int | None]:
+    """The case's days at its current stage and the benchmark's days for the same measure."""
+    benchmark = ref.benchmarks.get(COMPETES_WITH[facts.stage])
+    if facts.stage == Stage.INTAKE:
+        days = (
+            (facts.intake_date - facts.return_date).days
+            if facts.intake_date and facts.return_date
+            else None
+        )
+        return days, benchmark.days_to_reach if benchmark else None
+    entered = facts.entered.get(facts.stage)
+    days = (today - entered).days if entered else None
+    return days, benchmark.days_in_stage if benchmark else None
+
+
+def competition_summary(
+    cases: QuerySet[Case], *, today: datetime.date | None = None, top: int = TOP_CASES
+) -> CompetitionSummary:
+    """Per programme stage, over ``cases`` (already scoped by the selectors): how many cases,
+    median days against the benchmark, the share missing each pillar, contact shortfalls,
+    exposure counts and the cases to look at first. Four queries, whatever the caseload."""
+    today = today or timezone.localdate()
+    facts = caseload_facts(cases, today=today)
+    refs = reference_data({f.programme_id for f in facts}, on=today)
+    return summary_from_facts(facts, refs, today=today, top=top)
+
+
+def summary_from_facts(
+    facts: Iterable[CaseFacts],
+    refs: dict[int, ReferenceData],
+    *,
+    today: datetime.date,
+    top: int = TOP_CASES,
+) -> CompetitionSummary:
+    """The summary of facts already gathered (no queries): lets a caller gather a whole
+    caseload once and summarise it in parts, e.g. per team."""
+    by_stage: dict[str, list[tuple[CaseFacts, list[Finding]]]] = {s: [] for s in SUMMARY_STAGES}
+    for one in facts:
+        if one.stage in by_stage:
+            by_stage[one.stage].append((one, findings_for(one, refs[one.programme_id], today)))
+    stages = []
+    for stage, rows in by_stage.items():
+        days, benchmark_days = [], []
+        for one, _findings in rows:
+            actual, benchmark = _stage_days(one, refs[one.programme_id], today)
+            if actual is not None:
+                days.append(actual)
+            if benchmark is not None:
+                benchmark_days.append(benchmark)
+
+        def having(prefix: str, found: list[tuple[CaseFacts, list[Finding]]] = rows) -> int:
+            return sum(1 for _one, fs in found if any(x.code.startswith(prefix) for x in fs))
+
+        threat_codes = tuple(f"exposure.{kind}" for kind in ThreatKind.values)
+        ranked = sorted(
+            ((attention_score(fs), one.case_number, fs) for one, fs in rows if fs),
+            key=lambda item: (-item[0], item[1]),
+        )[:top]
+        stages.append(
+            StageSummary(
+                stage=stage,
+                competing_stage=COMPETES_WITH[stage],
+                cases=len(rows),
+                median_days=_median(days),
+                benchmark_days=_median(benchmark_days),
+                pillar_missing_share={
+                    pillar: round(having(f"offer.{pillar}") / len(rows), 3) if rows else 0.0
+                    for pillar in Pillar.values
+                },
+                contact_shortfall=having("contact.shortfall"),
+                contacts_missed=having("contact.missed"),
+                exposure_profile=having("exposure.profile"),
+                exposure_threat=sum(
+                    1 for _one, fs in rows if any(x.code in threat_codes for x in fs)
+                ),
+                top_cases=[
+                    CaseAttention(
+                        case_number=number,
+                        attention_score=score,
+                        reasons=[
+                            x.sentence for x in sorted(fs, key=lambda x: -SEVERITY_RANK[x.severity])
+                        ],
+                    )
+                    for score, number, fs in ranked
+                ],
+            )
+        )
+    return CompetitionSummary(today=today, cases=sum(s.cases for s in stages), stages=stages)

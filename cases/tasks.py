@@ -7,6 +7,7 @@ from celery import shared_task
 
 from cases import context
 from cases.services.audit import audit_verify
+from cases.services.competition import competition_snapshot_take
 from cases.services.identity import identity_reencrypt
 from cases.services.webhooks import webhook_deliver, webhook_dispatch_due
 
@@ -38,3 +39,10 @@ def webhook_dispatch_task() -> int:
     """Send every due outbox event (beat, every minute): retries, and events whose queueing
     failed because the broker was down."""
     return webhook_dispatch_due()
+
+
+@shared_task(name="cases.competition_snapshot")
+def competition_snapshot_task() -> int:
+    """Store today's per-team competition summary (scheduled nightly by beat)."""
+    with context.bound(request_id=f"task-{competition_snapshot_task.request.id or 'eager'}"):
+        return competition_snapshot_take()

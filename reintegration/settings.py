@@ -154,6 +154,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cases.webhook_dispatch",
         "schedule": 60.0,
     },
+    "competition-snapshot-nightly": {
+        "task": "cases.competition_snapshot",
+        "schedule": crontab(hour=3, minute=0),
+    },
 }
 
 # Partner webhooks: delivery attempts before an event is dead-lettered, the request timeout,

@@ -65,6 +65,11 @@ urlpatterns = [
         views.ReferralViewSet.as_view({"post": "withdraw"}),
         name="case-referrals-withdraw",
     ),
+    path(
+        "competition/summary/",
+        views.CompetitionSummaryView.as_view(),
+        name="competition-summary",
+    ),
     path("partner/", include(partner_router.urls)),
     path("", include(router.urls)),
 ]

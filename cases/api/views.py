@@ -3,18 +3,22 @@ services; views only translate HTTP to calls and back."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from cases import selectors
+from cases.competition import competition_summary
 from cases.filters import CaseFilterSet
 from cases.models import (
     AccessKey,
@@ -42,7 +46,15 @@ from cases.services.referrals import referral_create, referral_withdraw
 from cases.services.workflow import case_transition
 
 from . import serializers as s
+from .competition import (
+    CaseCompetitionSerializer,
+    CompetitionSummarySerializer,
+    SummaryCSVRenderer,
+    SummaryQuerySerializer,
+    case_competition_body,
+)
 from .errors import PreconditionFailed, PreconditionRequired
+from .schema import ErrorSerializer
 
 IF_MATCH = OpenApiParameter(
     "If-Match",
@@ -210,6 +222,13 @@ class CaseViewSet(NoStoreMixin, viewsets.GenericViewSet[Case]):
         matches = case_find_by_identifier(actor=staff(request), **data.validated_data)
         cases = self.get_queryset().filter(pk__in=matches.values("pk"))
         return Response({"results": s.CaseSerializer(cases, many=True).data})
+
+    @extend_schema(responses=CaseCompetitionSerializer)
+    @action(detail=True, methods=["get"], url_path="competition", filter_backends=[])
+    def competition(self, request: Request, case_number: str) -> Response:
+        """Where the group out-competes the programme on this case, finding by finding, and
+        the score that ranks it for attention (it decides nothing by itself)."""
+        return Response(case_competition_body(self.get_object()))
 
     @extend_schema(request=s.AssignInputSerializer, responses=s.CaseDetailSerializer)
     @action(detail=True, methods=["post"], url_path="assign")
@@ -549,3 +568,48 @@ class TokenViewSet(
 
     def perform_destroy(self, instance: Any) -> None:
         access_key_revoke(actor=staff(self.request), key=instance)
+
+
+class CompetitionSummaryView(NoStoreMixin, APIView):
+    """Per programme stage, over the caller's cases: where the group out-competes the programme
+    and the cases to look at first. ``?format=csv`` or ``Accept: text/csv`` for a CSV."""
+
+    renderer_classes = [JSONRenderer, SummaryCSVRenderer]
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        if getattr(response, "exception", False):  # errors keep the one JSON error shape
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[SummaryQuerySerializer],
+        responses={
+            200: CompetitionSummarySerializer,
+            400: OpenApiResponse(ErrorSerializer, description="A filter is not valid."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        params = SummaryQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        wanted = params.validated_data
+        cases = selectors.case_list(user=request.user)
+        if "programme" in wanted:
+            cases = cases.filter(programme__uuid=wanted["programme"])
+        if "site" in wanted:
+            cases = cases.filter(team__site__uuid=wanted["site"])
+        if "team" in wanted:
+            cases = cases.filter(team__uuid=wanted["team"])
+        if "stage" in wanted:
+            cases = cases.filter(stage=wanted["stage"])
+        summary = competition_summary(cases)
+        if "stage" in wanted:
+            summary = dataclasses.replace(
+                summary, stages=[s for s in summary.stages if s.stage == wanted["stage"]]
+            )
+        response = Response(CompetitionSummarySerializer(summary).data)
+        if isinstance(request.accepted_renderer, SummaryCSVRenderer):
+            response["Content-Disposition"] = 'attachment; filename="competition-summary.csv"'
+        return response

@@ -76,6 +76,7 @@ from .records import (
     TrainingEnrolment,
     UrgentNeed,
 )
+from .snapshots import CompetitionSnapshot
 
 __all__ = [
     "COMPETES_WITH",
@@ -97,6 +98,7 @@ __all__ = [
     "Case",
     "ClearanceStatus",
     "CompetingStage",
+    "CompetitionSnapshot",
     "Compliance",
     "ConsentRecord",
     "ConsentScope",

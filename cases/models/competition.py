@@ -48,9 +48,7 @@ class Benchmark(models.Model):
         null=True, blank=True, help_text=_("Days the stage takes.")
     )
     pillars_offered = models.JSONField(default=list, blank=True)
-    contacts_per_month = models.DecimalField(
-        max_digits=5, decimal_places=2, null=True, blank=True
-    )
+    contacts_per_month = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
     source = models.TextField(help_text=_("Citation for the figures."))
     source_url = models.URLField(blank=True)
     is_estimate = models.BooleanField(
