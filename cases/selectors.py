@@ -7,7 +7,7 @@ need-to-know is enforced once. Out of scope means absent: callers get ``Http404`
 
 from __future__ import annotations
 
-from typing import TypeGuard
+from typing import TypeGuard, TypeVar
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from cases.models import (
     AuditEvent,
+    Benchmark,
     Case,
     Membership,
     MonitoringContact,
@@ -25,8 +26,12 @@ from cases.models import (
     Programme,
     Referral,
     Role,
+    TargetProfile,
     Team,
+    ThreatContext,
 )
+
+RefModel = TypeVar("RefModel", "Benchmark", "ThreatContext", "TargetProfile")
 
 # Anyone who may ask (pages and the API pass request.user, which may be anonymous).
 Viewer = User | AnonymousUser
@@ -165,3 +170,24 @@ def case_history(*, user: Viewer | None, case: Case) -> QuerySet[AuditEvent]:
     if not can_approve(user=user, case=case):
         return AuditEvent.objects.none()
     return AuditEvent.objects.filter(case_number=case.case_number)
+
+
+def programmes_visible(*, user: Viewer | None) -> QuerySet[Programme]:
+    """Programmes ``user`` works in, through any team or programme membership."""
+    if not _is_active_user(user):
+        return Programme.objects.none()
+    memberships = Membership.objects.filter(user_id=user.id)
+    return Programme.objects.filter(
+        Q(id__in=memberships.values("programme_id"))
+        | Q(sites__teams__id__in=memberships.values("team_id"))
+    ).distinct()
+
+
+def reference_list(*, user: Viewer | None, model: type[RefModel]) -> QuerySet[RefModel]:
+    """Benchmarks, threat contexts or target profiles: the shipped defaults and those of the
+    programmes ``user`` works in (maintained by those programmes' managers)."""
+    if not _is_active_user(user):
+        return model._default_manager.none()
+    return model._default_manager.filter(
+        Q(programme__isnull=True) | Q(programme__in=programmes_visible(user=user))
+    )

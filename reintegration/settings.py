@@ -269,6 +269,10 @@ SPECTACULAR_SETTINGS = {
         "EnrolmentStatusEnum": "cases.models.records.EnrolmentStatus",
         "ReferralStatusEnum": "cases.models.partners.ReferralStatus",
         "OutboxStatusEnum": "cases.models.partners.OutboxStatus",
+        "ProfessionEnum": "cases.models.people.Profession",
+        "FormerRoleEnum": "cases.models.people.FormerRole",
+        "ThreatKindEnum": "cases.models.competition.ThreatKind",
+        "IncidentKindEnum": "cases.models.records.IncidentKind",
     },
 }
 

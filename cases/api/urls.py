@@ -5,12 +5,15 @@ from typing import Any
 from django.urls import URLPattern, include, path
 from rest_framework.routers import SimpleRouter
 
-from . import partner, views
+from . import partner, reference, views
 
 router = SimpleRouter()
 router.register("cases", views.CaseViewSet, basename="case")
 router.register("outbox", views.OutboxViewSet, basename="outbox")
 router.register("tokens", views.TokenViewSet, basename="token")
+router.register("competition/benchmarks", reference.BenchmarkViewSet, basename="benchmark")
+router.register("competition/threats", reference.ThreatContextViewSet, basename="threat")
+router.register("competition/profiles", reference.TargetProfileViewSet, basename="profile")
 
 partner_router = SimpleRouter()
 partner_router.register("referrals", partner.PartnerReferralViewSet, basename="partner-referral")

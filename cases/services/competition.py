@@ -8,6 +8,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
@@ -18,9 +19,23 @@ from cases.competition import (
     reference_data,
     summary_from_facts,
 )
-from cases.models import Case, CompetitionSnapshot, Stage, Team
-from cases.selectors import Actor
+from cases.models import (
+    Benchmark,
+    Case,
+    CompetitionSnapshot,
+    FormerRole,
+    Pillar,
+    Profession,
+    Programme,
+    Stage,
+    TargetProfile,
+    Team,
+    ThreatContext,
+)
+from cases.selectors import Actor, programmes_managed
 from cases.services.audit import audit_record
+from cases.services.common import choices_list, validated
+from cases.services.errors import ActionNotAllowed, DomainError
 
 
 def _jsonable(value: Any) -> Any:
@@ -73,3 +88,162 @@ def competition_snapshot_take(
         detail={"teams": len(team_ids), "rows": len(rows), "cases": len(facts)},
     )
     return len(rows)
+
+
+# --- maintaining the reference data (programme managers) ------------------------------------
+
+
+def _managed(actor: Actor, programme: Programme | None) -> Programme:
+    """The programme, if ``actor`` manages it; otherwise it is as unknown as a missing one."""
+    if programme is None or not programmes_managed(user=actor).filter(pk=programme.pk).exists():
+        raise ValidationError({"programme": "Unknown programme."})
+    return programme
+
+
+def _require_manager(actor: Actor, row: Benchmark | ThreatContext | TargetProfile) -> None:
+    if row.programme_id is None:
+        raise ActionNotAllowed(
+            "Shipped defaults are not edited: add your programme's own record instead."
+        )
+    if not programmes_managed(user=actor).filter(pk=row.programme_id).exists():
+        raise ActionNotAllowed("Only the programme's managers maintain its reference data.")
+
+
+def _audit_reference(actor: Actor, row: Any, action: str, fields: list[str]) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type=type(row).__name__.lower(),
+        object_id=str(row.uuid),
+        fields=fields,
+        detail={"programme": str(row.programme.uuid) if row.programme_id else ""},
+    )
+
+
+BENCHMARK_FIELDS = (
+    "competing_stage",
+    "region",
+    "days_to_reach",
+    "days_in_stage",
+    "pillars_offered",
+    "contacts_per_month",
+    "source",
+    "source_url",
+    "is_estimate",
+    "valid_from",
+)
+
+
+@transaction.atomic
+def benchmark_create(
+    *, actor: Actor, programme: Programme | None, data: dict[str, Any]
+) -> Benchmark:
+    programme = _managed(actor, programme)
+    unknown = sorted(set(data) - set(BENCHMARK_FIELDS))
+    if unknown:
+        raise ValidationError({name: "Unknown field." for name in unknown})
+    data = dict(data)
+    data["pillars_offered"] = choices_list(
+        data.get("pillars_offered", []), Pillar, field="pillars_offered"
+    )
+    benchmark = Benchmark(programme=programme, created_by=actor, **data)
+    validated(benchmark)
+    benchmark.save(force_insert=True)
+    _audit_reference(actor, benchmark, "benchmark.create", sorted(data))
+    return benchmark
+
+
+@transaction.atomic
+def benchmark_revise(*, actor: Actor, benchmark: Benchmark, data: dict[str, Any]) -> Benchmark:
+    """A new version from ``valid_from`` on; the old one ends that day and stays for history."""
+    benchmark = Benchmark.objects.select_for_update().get(pk=benchmark.pk)
+    _require_manager(actor, benchmark)
+    if benchmark.valid_to is not None:
+        raise DomainError("This version has already been replaced.", code="superseded")
+    valid_from = data.get("valid_from")
+    if not isinstance(valid_from, datetime.date) or valid_from <= benchmark.valid_from:
+        raise ValidationError(
+            {"valid_from": "The new version starts after the current one's start."}
+        )
+    carried = {name: getattr(benchmark, name) for name in BENCHMARK_FIELDS}
+    carried.update(data)
+    carried["competing_stage"] = benchmark.competing_stage
+    benchmark.valid_to = valid_from
+    benchmark.save(update_fields=["valid_to"])
+    _audit_reference(actor, benchmark, "benchmark.close", ["valid_to"])
+    return benchmark_create(actor=actor, programme=benchmark.programme, data=carried)
+
+
+THREAT_FIELDS = ("districts", "kind", "starts_on", "ends_on", "source", "notes")
+
+
+@transaction.atomic
+def threat_context_create(
+    *, actor: Actor, programme: Programme | None, data: dict[str, Any]
+) -> ThreatContext:
+    programme = _managed(actor, programme)
+    unknown = sorted(set(data) - set(THREAT_FIELDS))
+    if unknown:
+        raise ValidationError({name: "Unknown field." for name in unknown})
+    districts = data.get("districts")
+    if (
+        not isinstance(districts, list)
+        or not districts
+        or not all(isinstance(d, str) and d.strip() for d in districts)
+    ):
+        raise ValidationError({"districts": "Name at least one district."})
+    threat = ThreatContext(programme=programme, entered_by=actor, **data)
+    validated(threat)
+    if threat.ends_on is not None and threat.ends_on < threat.starts_on:
+        raise ValidationError({"ends_on": "It cannot end before it starts."})
+    threat.save(force_insert=True)
+    _audit_reference(actor, threat, "threat_context.create", sorted(data))
+    return threat
+
+
+@transaction.atomic
+def threat_context_end(
+    *, actor: Actor, threat: ThreatContext, ends_on: datetime.date
+) -> ThreatContext:
+    threat = ThreatContext.objects.select_for_update().get(pk=threat.pk)
+    _require_manager(actor, threat)
+    if ends_on < threat.starts_on:
+        raise ValidationError({"ends_on": "It cannot end before it starts."})
+    threat.ends_on = ends_on
+    threat.save(update_fields=["ends_on"])
+    _audit_reference(actor, threat, "threat_context.end", ["ends_on"])
+    return threat
+
+
+PROFILE_FIELDS = ("name", "professions", "former_roles", "detention_history", "source")
+
+
+@transaction.atomic
+def target_profile_create(
+    *, actor: Actor, programme: Programme | None, data: dict[str, Any]
+) -> TargetProfile:
+    programme = _managed(actor, programme)
+    unknown = sorted(set(data) - set(PROFILE_FIELDS))
+    if unknown:
+        raise ValidationError({name: "Unknown field." for name in unknown})
+    data = dict(data)
+    data["professions"] = choices_list(data.get("professions", []), Profession, field="professions")
+    data["former_roles"] = choices_list(
+        data.get("former_roles", []), FormerRole, field="former_roles"
+    )
+    profile = TargetProfile(programme=programme, **data)
+    validated(profile)
+    profile.save(force_insert=True)
+    _audit_reference(actor, profile, "target_profile.create", sorted(data))
+    return profile
+
+
+@transaction.atomic
+def target_profile_deactivate(*, actor: Actor, profile: TargetProfile) -> TargetProfile:
+    profile = TargetProfile.objects.select_for_update().get(pk=profile.pk)
+    _require_manager(actor, profile)
+    if profile.is_active:
+        profile.is_active = False
+        profile.save(update_fields=["is_active"])
+        _audit_reference(actor, profile, "target_profile.deactivate", ["is_active"])
+    return profile

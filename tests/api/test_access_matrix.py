@@ -27,6 +27,7 @@ from cases.models import (
     Approval,
     ApprovalKind,
     ApprovalStatus,
+    Benchmark,
     ConsentScope,
     Incident,
     OutboxEvent,
@@ -37,6 +38,8 @@ from cases.models import (
     ReintegrationPlan,
     Stage,
     SupportProvision,
+    TargetProfile,
+    ThreatContext,
     TrainingEnrolment,
     WebhookEndpoint,
 )
@@ -208,6 +211,25 @@ def build_scenario(world, partners):
     )
     inside.webhook, inside.event = dead_event(partner_x)
     outside.webhook, outside.event = dead_event(partner_s)
+    for side, programme in ((inside, world.north), (outside, world.south)):
+        side.programme = programme
+        side.benchmark = Benchmark.objects.create(
+            programme=programme,
+            competing_stage="repentance",
+            days_to_reach=5,
+            source="Programme review",
+            valid_from=datetime.date(2026, 1, 1),
+        )
+        side.threat = ThreatContext.objects.create(
+            programme=programme,
+            districts=["Mosul"],
+            kind="recruiter_activity",
+            starts_on=datetime.date(2026, 1, 1),
+            source="Field report",
+        )
+        side.profile = TargetProfile.objects.create(
+            programme=programme, name="Doctors", professions=["medicine"], source="Review"
+        )
     with transaction.atomic():
         outside.token = staff_token_issue(actor=world.xavier, name="xavier's script").key
         own_tokens = {
@@ -246,6 +268,12 @@ class Rule:
 
 
 CASE_PATH = re.compile(r"^/api/v1/cases/\{case_number\}/")
+REFERENCE_LISTS = {
+    "/api/v1/competition/benchmarks/": "benchmark",
+    "/api/v1/competition/threats/": "threat",
+    "/api/v1/competition/profiles/": "profile",
+}
+REFERENCE_ITEM = re.compile(r"^/api/v1/competition/(?P<kind>benchmarks|threats|profiles)/\{uuid\}/")
 APPROVER_OPERATIONS = {
     ("POST", "/api/v1/cases/{case_number}/approvals/{uuid}/decision/"),
     ("POST", "/api/v1/cases/{case_number}/assign/"),
@@ -278,6 +306,14 @@ def classify(path: str, method: str) -> Rule:
         return Rule("staff", everyone_staff, everyone_staff, "outbox")
     if path == "/api/v1/outbox/{uuid}/replay/":
         return Rule("staff", OUTBOX_READERS, OUTBOX_READERS)
+    if path in REFERENCE_LISTS:
+        if method == "GET":
+            return Rule("staff", everyone_staff, everyone_staff, REFERENCE_LISTS[path])
+        # Only a programme's manager adds to its reference data (anyone else: 400 programme).
+        return Rule("staff", everyone_staff, frozenset({"mona"}))
+    if REFERENCE_ITEM.match(path):
+        actors = everyone_staff if method == "GET" else frozenset({"mona"})
+        return Rule("staff", everyone_staff, actors)
     if path == "/api/v1/competition/summary/":
         # Everyone staff may ask; the summary covers only the cases the caller may see.
         return Rule("staff", everyone_staff, everyone_staff)
@@ -305,7 +341,9 @@ def expected_status(path: str, method: str, persona: str, scope: str) -> int:
         if scope == "out_of_scope" or persona not in rule.readers:
             return 404  # never 403: out of scope is absent
         return success if persona in rule.actors else 403
-    if (method, path) == ("POST", "/api/v1/cases/"):
+    if (method, path) == ("POST", "/api/v1/cases/") or (
+        method == "POST" and path in REFERENCE_LISTS
+    ):
         return success if scope == "in_scope" and persona in rule.actors else 400
     return success
 
@@ -327,6 +365,9 @@ def _target(scenario, path: str, scope: str, persona: str) -> Any:
         return side.webhook
     if path.startswith("/api/v1/outbox/{uuid}/"):
         return side.event
+    reference = REFERENCE_ITEM.match(path)
+    if reference:
+        return getattr(side, REFERENCE_LISTS[f"/api/v1/competition/{reference['kind']}/"])
     if path.startswith("/api/v1/tokens/{uuid}/"):
         if scope == "in_scope":
             return own_token(scenario, persona if persona in STAFF else "alice")
@@ -419,6 +460,32 @@ def _body(scenario, path: str, method: str, scope: str) -> dict[str, Any] | None
         },
         ("POST", "/api/v1/outbox/{uuid}/replay/"): None,
         ("POST", "/api/v1/tokens/"): {"name": "matrix"},
+        ("POST", "/api/v1/competition/benchmarks/"): {
+            "programme": str(side.programme.uuid),
+            "competing_stage": "repentance",
+            "days_to_reach": 4,
+            "source": "Programme review",
+            "valid_from": today,
+        },
+        ("POST", "/api/v1/competition/benchmarks/{uuid}/revise/"): {
+            "valid_from": today,
+            "days_to_reach": 3,
+        },
+        ("POST", "/api/v1/competition/threats/"): {
+            "programme": str(side.programme.uuid),
+            "districts": ["Mosul"],
+            "kind": "amnesty_window",
+            "starts_on": today,
+            "source": "Field report",
+        },
+        ("POST", "/api/v1/competition/threats/{uuid}/end/"): {"ends_on": today},
+        ("POST", "/api/v1/competition/profiles/"): {
+            "programme": str(side.programme.uuid),
+            "name": "Engineers",
+            "professions": ["engineering"],
+            "source": "Review",
+        },
+        ("POST", "/api/v1/competition/profiles/{uuid}/deactivate/"): None,
         ("DELETE", "/api/v1/tokens/{uuid}/"): None,
         ("POST", "/api/v1/partner/referrals/{uuid}/accept/"): None,
         ("POST", "/api/v1/partner/referrals/{uuid}/decline/"): {"reason": "No places left"},
@@ -467,6 +534,9 @@ def _listed(scenario, listing: str, scope: str, persona: str, data: Any) -> tupl
     if listing == "webhooks":
         found = str(side.webhook.uuid) in [w["uuid"] for w in data["results"]]
         return found, in_scope and persona == "partner_x"
+    if listing in ("benchmark", "threat", "profile"):
+        found = str(getattr(side, listing).uuid) in [r["uuid"] for r in data["results"]]
+        return found, in_scope
     raise Unclassified(f"unknown listing {listing}")
 
 
@@ -541,7 +611,8 @@ def test_access(scenario, db, operation, persona, scope):
     if expected == 404:
         assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
     if expected == 400:
-        assert "team" in response.json()["error"]["fields"]
+        field = "team" if path == "/api/v1/cases/" else "programme"
+        assert field in response.json()["error"]["fields"]
 
     rule = classify(path, method)
     if rule.listing and expected == 200:

@@ -28,6 +28,7 @@ from cases.models import (
     Approval,
     ApprovalKind,
     ApprovalStatus,
+    Benchmark,
     ConsentScope,
     Incident,
     OutboxEvent,
@@ -38,6 +39,8 @@ from cases.models import (
     Stage,
     StageTransition,
     SupportProvision,
+    TargetProfile,
+    ThreatContext,
     TrainingEnrolment,
     WebhookEndpoint,
 )
@@ -198,6 +201,32 @@ SEEDERS: dict[str, tuple[str, Callable[[Any, int], Any]]] = {
     "/api/v1/tokens/": ("alice", _token),
     "/api/v1/partner/referrals/": ("partner_x", _partner_case),
     "/api/v1/partner/webhooks/": ("partner_x", _webhook),
+    "/api/v1/competition/benchmarks/": (
+        "mona",
+        lambda ctx, i: Benchmark.objects.create(
+            programme=ctx.world.north,
+            competing_stage="repentance",
+            days_to_reach=i,
+            source=f"Review {i}",
+            valid_from=today(),
+        ),
+    ),
+    "/api/v1/competition/threats/": (
+        "alice",
+        lambda ctx, i: ThreatContext.objects.create(
+            programme=ctx.world.north,
+            districts=[f"District {i}"],
+            kind="recruiter_activity",
+            starts_on=today(),
+            source="Field report",
+        ),
+    ),
+    "/api/v1/competition/profiles/": (
+        "bob",
+        lambda ctx, i: TargetProfile.objects.create(
+            programme=ctx.world.north, name=f"Profile {i}", source="Review"
+        ),
+    ),
 }
 
 # Savepoints are not counted: a test runs inside a transaction, so every ``atomic`` block a
