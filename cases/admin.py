@@ -187,8 +187,43 @@ class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
 # --- the competition's reference data: maintained by programme managers, every change audited --
 
 
+class ProgrammeReferenceAdmin(AuditedAdmin):
+    """Reference data of the competition lens, scoped like everything else: a user sees the
+    shipped defaults and their programmes' rows, and changes only the programmes they manage."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return selectors.reference_list(user=request.user, model=self.model)
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        found = super().get_object(request, object_id, from_field)
+        if found is None:  # another programme's row looks like a missing one
+            raise Http404("Not found.")
+        return found
+
+    def _manages(self, request: HttpRequest, obj: Any) -> bool:
+        managed = selectors.programmes_managed(user=request.user)
+        if obj is None:
+            return managed.exists()
+        return obj.programme_id is not None and managed.filter(pk=obj.programme_id).exists()
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and self._manages(request, None)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._manages(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._manages(request, obj)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "programme":
+            kwargs["queryset"] = selectors.programmes_managed(user=request.user)
+            kwargs["required"] = True
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
 @admin.register(Benchmark)
-class BenchmarkAdmin(AuditedAdmin):
+class BenchmarkAdmin(ProgrammeReferenceAdmin):
     """Versioned: a saved benchmark's figures stay as they were (history); to revise one,
     close it with "valid to" and add the new version."""
 
@@ -218,7 +253,7 @@ class BenchmarkAdmin(AuditedAdmin):
 
 
 @admin.register(ThreatContext)
-class ThreatContextAdmin(AuditedAdmin):
+class ThreatContextAdmin(ProgrammeReferenceAdmin):
     list_display = ["kind", "programme", "starts_on", "ends_on"]
     list_filter = ["kind", "programme"]
     readonly_fields = ["entered_by", "created_at"]
@@ -230,7 +265,7 @@ class ThreatContextAdmin(AuditedAdmin):
 
 
 @admin.register(TargetProfile)
-class TargetProfileAdmin(AuditedAdmin):
+class TargetProfileAdmin(ProgrammeReferenceAdmin):
     list_display = ["name", "programme", "detention_history", "is_active"]
     list_filter = ["programme", "is_active"]
     search_fields = ["name"]

@@ -1,12 +1,25 @@
 """The competition's reference data in the admin: every change audited, who entered it kept,
 and a benchmark's figures frozen once saved (revise by closing it and adding a version)."""
 
+import datetime
+
+import pytest
 from django.urls import reverse
 
-from cases.models import AuditEvent, Benchmark, ThreatContext
+from cases.models import AuditEvent, Benchmark, Role, ThreatContext
+
+from .factories import MembershipFactory
 
 
-def test_adding_a_threat_context_is_audited_and_records_who_entered_it(client, admin_user, world):
+@pytest.fixture
+def manager(admin_user, world):
+    """The admin account, as a manager of programme North."""
+    MembershipFactory(user=admin_user, role=Role.PROGRAMME_MANAGER, programme=world.north)
+    return admin_user
+
+
+def test_adding_a_threat_context_is_audited_and_records_who_entered_it(client, manager, world):
+    admin_user = manager
     client.force_login(admin_user)
     response = client.post(
         reverse("admin:cases_threatcontext_add"),
@@ -26,10 +39,15 @@ def test_adding_a_threat_context_is_audited_and_records_who_entered_it(client, a
     assert event.actor == admin_user and event.object_type == "threatcontext"
 
 
-def test_a_saved_benchmark_only_lets_valid_to_change(client, admin_user, world):
-    client.force_login(admin_user)
-    benchmark = Benchmark.objects.filter(programme=None).first()
-    assert benchmark is not None
+def test_a_saved_benchmark_only_lets_valid_to_change(client, manager, world):
+    client.force_login(manager)
+    benchmark = Benchmark.objects.create(
+        programme=world.north,
+        competing_stage="repentance",
+        days_to_reach=5,
+        source="Programme review",
+        valid_from=datetime.date(2026, 1, 1),
+    )
     url = reverse("admin:cases_benchmark_change", args=[benchmark.pk])
     page = client.get(url)
     assert page.status_code == 200
@@ -38,6 +56,24 @@ def test_a_saved_benchmark_only_lets_valid_to_change(client, admin_user, world):
     assert 'name="source"' not in page.content.decode()
 
 
-def test_target_profiles_are_listed(client, admin_user, world):
-    client.force_login(admin_user)
+def test_target_profiles_are_listed(client, manager, world):
+    client.force_login(manager)
     assert client.get(reverse("admin:cases_targetprofile_changelist")).status_code == 200
+
+
+def test_defaults_are_read_only_and_only_managers_add(client, admin_user, manager, world):
+    client.force_login(manager)
+    default = Benchmark.objects.filter(programme=None).first()
+    page = client.get(reverse("admin:cases_benchmark_change", args=[default.pk])).content.decode()
+    assert 'name="valid_to"' not in page  # view only
+    south = Benchmark.objects.create(
+        programme=world.south,
+        competing_stage="repentance",
+        source="x",
+        valid_from=default.valid_from,
+    )
+    assert client.get(reverse("admin:cases_benchmark_change", args=[south.pk])).status_code == 404
+    client.force_login(world.carol)  # a supervisor, not a manager
+    world.carol.is_staff = True
+    world.carol.save()
+    assert client.get(reverse("admin:cases_threatcontext_add")).status_code == 403
