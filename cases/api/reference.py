@@ -117,12 +117,23 @@ class ReferenceViewSet(
         )
         return scoped.select_related("programme")
 
-    def _programme(self, data: dict[str, Any]) -> Programme | None:
-        uuid = data.pop("programme")
-        return selectors.programmes_visible(user=self.request.user).filter(uuid=uuid).first()
-
     def _created(self, instance: Any) -> Response:
         return Response(self.get_serializer(instance).data, status=201)
+
+    def _create_with(
+        self, request: Request, serializer: type[serializers.Serializer[Any]], service: Any
+    ) -> Response:
+        """Validate, resolve the programme within the caller's own (another programme's uuid
+        answers like an unknown one), and hand over to the service."""
+        data = serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        programme: Programme | None = (
+            selectors.programmes_visible(user=request.user)
+            .filter(uuid=values.pop("programme"))
+            .first()
+        )
+        return self._created(service(actor=staff(request), programme=programme, data=values))
 
 
 class BenchmarkViewSet(ReferenceViewSet):
@@ -134,14 +145,7 @@ class BenchmarkViewSet(ReferenceViewSet):
 
     @extend_schema(request=BenchmarkCreateSerializer, responses={201: BenchmarkSerializer})
     def create(self, request: Request) -> Response:
-        data = BenchmarkCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        programme = self._programme(values)
-        benchmark = services.benchmark_create(
-            actor=staff(request), programme=programme, data=values
-        )
-        return self._created(benchmark)
+        return self._create_with(request, BenchmarkCreateSerializer, services.benchmark_create)
 
     @extend_schema(request=BenchmarkReviseSerializer, responses={201: BenchmarkSerializer})
     @action(detail=True, methods=["post"])
@@ -163,14 +167,7 @@ class ThreatContextViewSet(ReferenceViewSet):
 
     @extend_schema(request=ThreatCreateSerializer, responses={201: ThreatSerializer})
     def create(self, request: Request) -> Response:
-        data = ThreatCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        programme = self._programme(values)
-        threat = services.threat_context_create(
-            actor=staff(request), programme=programme, data=values
-        )
-        return self._created(threat)
+        return self._create_with(request, ThreatCreateSerializer, services.threat_context_create)
 
     @extend_schema(request=ThreatEndSerializer, responses=ThreatSerializer)
     @action(detail=True, methods=["post"])
@@ -192,14 +189,7 @@ class TargetProfileViewSet(ReferenceViewSet):
 
     @extend_schema(request=ProfileCreateSerializer, responses={201: ProfileSerializer})
     def create(self, request: Request) -> Response:
-        data = ProfileCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = dict(data.validated_data)
-        programme = self._programme(values)
-        profile = services.target_profile_create(
-            actor=staff(request), programme=programme, data=values
-        )
-        return self._created(profile)
+        return self._create_with(request, ProfileCreateSerializer, services.target_profile_create)
 
     @extend_schema(request=None, responses=ProfileSerializer)
     @action(detail=True, methods=["post"])

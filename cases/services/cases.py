@@ -31,6 +31,7 @@ from .common import (
     choices_list,
     insert_with_fresh_reference,
     lock_case,
+    only_fields,
     require_roles,
     validated,
 )
@@ -70,12 +71,6 @@ def _nested(errors: ValidationError, prefix: str) -> ValidationError:
     return ValidationError({prefix: errors.messages})
 
 
-def _unknown_fields(data: dict[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise ValidationError({f"{prefix}.{name}": "Unknown field." for name in unknown})
-
-
 def returnee_set_identity_indexes(returnee: Returnee) -> None:
     returnee.national_id_index = crypto.national_id_index(returnee.national_id or "")
     returnee.phone_index = crypto.phone_index(returnee.phone or "")
@@ -105,8 +100,8 @@ def case_open(
     """Register a person and open their case at intake. All or nothing."""
     if not selectors.teams_for_case_creation(user=actor).filter(pk=team.pk).exists():
         raise ValidationError({"team": "Unknown team."})
-    _unknown_fields(returnee, RETURNEE_INPUT_FIELDS, "returnee")
-    _unknown_fields(intake, INTAKE_INPUT_FIELDS, "intake")
+    only_fields(returnee, RETURNEE_INPUT_FIELDS, prefix="returnee")
+    only_fields(intake, INTAKE_INPUT_FIELDS, prefix="intake")
     now = timezone.now()
     programme = team.site.programme
 

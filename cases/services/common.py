@@ -30,6 +30,18 @@ def choices_list(value: Any, choices: type[models.TextChoices], *, field: str) -
     return list(dict.fromkeys(value))
 
 
+def only_fields(
+    data: Mapping[str, Any], allowed: Iterable[str], *, prefix: str = ""
+) -> dict[str, Any]:
+    """A copy of ``data``, refusing any key not in ``allowed`` with an error naming it."""
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ValidationError(
+            {f"{prefix}.{name}" if prefix else name: "Unknown field." for name in unknown}
+        )
+    return dict(data)
+
+
 def validated(instance: models.Model, *, exclude: Iterable[str] = ()) -> models.Model:
     """Run the model's field and constraint validation; raises ValidationError per field."""
     instance.full_clean(exclude=list(exclude), validate_unique=True)

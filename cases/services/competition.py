@@ -34,7 +34,7 @@ from cases.models import (
 )
 from cases.selectors import Actor, programmes_managed
 from cases.services.audit import audit_record
-from cases.services.common import choices_list, validated
+from cases.services.common import choices_list, only_fields, validated
 from cases.services.errors import ActionNotAllowed, DomainError
 
 
@@ -139,9 +139,7 @@ def benchmark_create(
     *, actor: Actor, programme: Programme | None, data: dict[str, Any]
 ) -> Benchmark:
     programme = _managed(actor, programme)
-    unknown = sorted(set(data) - set(BENCHMARK_FIELDS))
-    if unknown:
-        raise ValidationError({name: "Unknown field." for name in unknown})
+    data = only_fields(data, BENCHMARK_FIELDS)
     data = dict(data)
     data["pillars_offered"] = choices_list(
         data.get("pillars_offered", []), Pillar, field="pillars_offered"
@@ -182,9 +180,7 @@ def threat_context_create(
     *, actor: Actor, programme: Programme | None, data: dict[str, Any]
 ) -> ThreatContext:
     programme = _managed(actor, programme)
-    unknown = sorted(set(data) - set(THREAT_FIELDS))
-    if unknown:
-        raise ValidationError({name: "Unknown field." for name in unknown})
+    data = only_fields(data, THREAT_FIELDS)
     districts = data.get("districts")
     if (
         not isinstance(districts, list)
@@ -223,9 +219,7 @@ def target_profile_create(
     *, actor: Actor, programme: Programme | None, data: dict[str, Any]
 ) -> TargetProfile:
     programme = _managed(actor, programme)
-    unknown = sorted(set(data) - set(PROFILE_FIELDS))
-    if unknown:
-        raise ValidationError({name: "Unknown field." for name in unknown})
+    data = only_fields(data, PROFILE_FIELDS)
     data = dict(data)
     data["professions"] = choices_list(data.get("professions", []), Profession, field="professions")
     data["former_roles"] = choices_list(

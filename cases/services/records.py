@@ -33,6 +33,7 @@ from .common import (
     check_version,
     choices_list,
     lock_case,
+    only_fields,
     require_open,
     require_roles,
     validated,
@@ -74,13 +75,6 @@ def _open_case_for_write(actor: Actor, case: Case) -> Case:
     require_roles(actor=actor, case=case, roles=CASE_ROLES, action="change this case")
     require_open(case)
     return case
-
-
-def _only(data: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise ValidationError({name: "Unknown field." for name in unknown})
-    return dict(data)
 
 
 def _create(*, actor: Actor, case: Case, instance: M, action: str, fields: list[str]) -> M:
@@ -141,7 +135,7 @@ def intake_update(
     expected_version: int | None = None,
 ) -> IntakeRecord:
     case = _open_case_for_write(actor, case)
-    changes = _only(changes, INTAKE_FIELDS)
+    changes = only_fields(changes, INTAKE_FIELDS)
     if "urgent_needs" in changes:
         changes["urgent_needs"] = choices_list(
             changes["urgent_needs"], UrgentNeed, field="urgent_needs"
@@ -159,7 +153,7 @@ def intake_update(
 
 
 def _clean_screening(actor: Actor, case: Case, data: dict[str, Any]) -> dict[str, Any]:
-    data = _only(data, SCREENING_FIELDS)
+    data = only_fields(data, SCREENING_FIELDS)
     if "needs" in data:
         data["needs"] = choices_list(data["needs"], Need, field="needs")
     if "release_conditions" in data:
@@ -239,7 +233,7 @@ def _set_case_risk(case: Case, risk_level: str) -> None:
 @transaction.atomic
 def enrolment_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> TrainingEnrolment:
     case = _open_case_for_write(actor, case)
-    data = _only(data, ENROLMENT_FIELDS)
+    data = only_fields(data, ENROLMENT_FIELDS)
     return _create(
         actor=actor,
         case=case,
@@ -264,7 +258,7 @@ def enrolment_update(
         actor=actor,
         case=case,
         instance=enrolment,
-        changes=_only(changes, ENROLMENT_FIELDS),
+        changes=only_fields(changes, ENROLMENT_FIELDS),
         allowed=ENROLMENT_FIELDS,
         expected_version=expected_version,
         action="enrolment.update",
@@ -274,7 +268,7 @@ def enrolment_update(
 @transaction.atomic
 def support_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> SupportProvision:
     case = _open_case_for_write(actor, case)
-    data = _only(data, SUPPORT_FIELDS)
+    data = only_fields(data, SUPPORT_FIELDS)
     if data.get("amount") is not None and not data.get("currency"):
         raise ValidationError({"currency": "Give the currency of the amount."})
     return _create(
@@ -290,7 +284,7 @@ def support_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> Support
 def contact_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> MonitoringContact:
     """Record a monitoring contact, planned or already held."""
     case = _open_case_for_write(actor, case)
-    data = _only(data, CONTACT_FIELDS)
+    data = only_fields(data, CONTACT_FIELDS)
     return _create(
         actor=actor,
         case=case,
@@ -312,7 +306,7 @@ def contact_update(
     """Record what happened at a planned contact (met, missed, rescheduled)."""
     case = _open_case_for_write(actor, case)
     contact = MonitoringContact.objects.select_for_update().get(pk=contact.pk, case=case)
-    changes = _only(changes, CONTACT_FIELDS)
+    changes = only_fields(changes, CONTACT_FIELDS)
     if changes.get("outcome") == ContactOutcome.MET and not (
         changes.get("actual_date") or contact.actual_date
     ):
@@ -333,7 +327,7 @@ def contact_update(
 @transaction.atomic
 def incident_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> Incident:
     case = _open_case_for_write(actor, case)
-    data = _only(data, INCIDENT_FIELDS)
+    data = only_fields(data, INCIDENT_FIELDS)
     return _create(
         actor=actor,
         case=case,
