@@ -35,7 +35,7 @@ RUN pip install -r requirements.txt
 
 COPY . .
 
-# Static files are collected at build time. Production settings refuse to load without real
+# Static files and translation catalogues are prepared at build time. Production settings refuse to load without real
 # secrets, so this one command gets throw-away values (a fresh Fernet key included) that exist
 # only for this RUN line and are not kept in the image.
 RUN DJANGO_ENV=production \
@@ -43,7 +43,7 @@ RUN DJANGO_ENV=production \
     FIELD_ENCRYPTION_KEYS="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
     BLIND_INDEX_KEY="collectstatic-build-only-$(python -c 'import secrets; print(secrets.token_urlsafe(32))')" \
     ALLOWED_HOSTS=localhost \
-    python manage.py collectstatic --noinput
+    sh -c 'python manage.py compile_translations && python manage.py collectstatic --noinput'
 
 USER app
 

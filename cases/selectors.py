@@ -128,6 +128,18 @@ def teams_for_case_creation(*, user: Viewer | None) -> QuerySet[Team]:
     ).select_related("site__programme")
 
 
+def supervised_teams(*, user: Viewer | None) -> QuerySet[Team]:
+    """Teams whose caseload ``user`` oversees: as their supervisor, or as manager of their
+    programme. The supervisor pages (dashboard, approvals, reassignment) start here."""
+    if not _is_active_user(user):
+        return Team.objects.none()
+    team_ids = _memberships(user, {Role.SUPERVISOR}).values("team_id")
+    programme_ids = _memberships(user, {Role.PROGRAMME_MANAGER}).values("programme_id")
+    return Team.objects.filter(
+        Q(id__in=team_ids) | Q(site__programme_id__in=programme_ids)
+    ).select_related("site__programme")
+
+
 def programmes_managed(*, user: Viewer | None) -> QuerySet[Programme]:
     if not _is_active_user(user):
         return Programme.objects.none()

@@ -6,8 +6,6 @@ from django.urls import reverse
 
 from cases.models import AuditEvent, Stage
 
-from .factories import PASSWORD
-
 
 @pytest.fixture
 def cases(world, make_case):
@@ -18,7 +16,7 @@ def cases(world, make_case):
 
 
 def _client(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
+    client.force_login(user)
     return client
 
 

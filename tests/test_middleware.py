@@ -4,8 +4,6 @@ import time
 
 from django.urls import reverse
 
-from .factories import PASSWORD
-
 
 def test_a_valid_request_id_is_kept_and_a_bad_one_replaced(client, world):
     response = client.get(reverse("admin:login"), HTTP_X_REQUEST_ID="abcdef12-3456")
@@ -16,7 +14,7 @@ def test_a_valid_request_id_is_kept_and_a_bad_one_replaced(client, world):
 
 def test_session_ends_after_its_absolute_lifetime_even_when_active(client, world, settings):
     settings.SESSION_ABSOLUTE_LIFETIME_SECONDS = 60
-    assert client.login(username="alice", password=PASSWORD)
+    client.force_login(world.alice)
     url = reverse("admin:cases_case_changelist")
     assert client.get(url).status_code == 200
     session = client.session
@@ -27,7 +25,7 @@ def test_session_ends_after_its_absolute_lifetime_even_when_active(client, world
 
 
 def test_disabled_account_is_logged_out_at_its_next_request(client, world):
-    assert client.login(username="alice", password=PASSWORD)
+    client.force_login(world.alice)
     url = reverse("admin:cases_case_changelist")
     assert client.get(url).status_code == 200
     world.alice.is_active = False
