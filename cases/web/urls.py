@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import account, casefile, caseload, common, intake, supervisor
+from .views import account, casefile, caseload, common, intake, records, supervisor
 
 app_name = "web"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("account/", include(account.urlpatterns)),
     path("caseload/", include(caseload.urlpatterns)),
     path("cases/new/", include(intake.urlpatterns)),
+    path("cases/", include(records.urlpatterns)),
     path("cases/", include(casefile.urlpatterns)),
     path("team/", include(supervisor.urlpatterns)),
 ]
