@@ -4,14 +4,21 @@ identity fields never appear; every configuration change is audited."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.contrib.auth import get_user_model
+from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_otp.admin import OTPAdminSite
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cases import selectors
 from cases.models import (
@@ -29,6 +36,27 @@ from cases.models import (
 from cases.selectors import Actor
 from cases.services.audit import audit_record
 from cases.services.config import config_delete, config_save
+
+
+class SecondFactorAdminSite(OTPAdminSite):
+    """The admin needs the second factor too (django-otp: an unverified session counts as not
+    staff), and has no login form of its own: there is one login, the web app's."""
+
+    def login(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        verified = getattr(request.user, "is_verified", None)
+        if request.user.is_authenticated and callable(verified) and verified():
+            # Fully signed in but not admin staff: another login would only loop back here.
+            raise PermissionDenied
+        next_url = request.GET.get(REDIRECT_FIELD_NAME, "")
+        if not url_has_allowed_host_and_scheme(
+            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            next_url = reverse("admin:index", current_app=self.name)
+        return HttpResponseRedirect(f"{reverse('web:login')}?{urlencode({'next': next_url})}")
+
+
+# The default site keeps its name and registry; only its class changes (django-otp's way).
+admin.site.__class__ = SecondFactorAdminSite
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -269,3 +297,27 @@ class TargetProfileAdmin(ProgrammeReferenceAdmin):
     list_display = ["name", "programme", "detention_history", "is_active"]
     list_filter = ["programme", "is_active"]
     search_fields = ["name"]
+
+
+# --- second-factor devices ---------------------------------------------------------------
+# django-otp's own admin pages show each TOTP key and backup code in clear, which would let an
+# admin pass as any user. Here an admin sees only which devices exist and can delete them (a
+# lost phone: the user enrols again at their next login); deleting is audited.
+for _model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(TOTPDevice, StaticDevice)
+class SecondFactorDeviceAdmin(AuditedAdmin):
+    list_display = ("user", "name", "confirmed")
+    list_filter = ("confirmed",)
+    search_fields = ("user__username",)
+    fields = ("user", "name", "confirmed")
+    readonly_fields = ("user", "name", "confirmed")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

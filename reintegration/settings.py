@@ -202,12 +202,12 @@ LANGUAGE_CODE = "en"
 LOCALE_PATHS = [BASE_DIR / "locale"]
 
 
-def _languages() -> list[tuple[str, str]]:
-    """English plus every language with a catalogue under ``locale/``: adding a language
+def languages_in(locale_dir: Path) -> list[tuple[str, str]]:
+    """English plus every language with a catalogue under ``locale_dir``: adding a language
     takes only its ``locale/<code>/LC_MESSAGES/django.po`` file."""
     from django.conf.locale import LANG_INFO
 
-    codes = sorted(p.parts[-3] for p in (BASE_DIR / "locale").glob("*/LC_MESSAGES/django.po"))
+    codes = sorted(p.parts[-3] for p in locale_dir.glob("*/LC_MESSAGES/django.po"))
     found = [code.replace("_", "-").lower() for code in codes]
     return [
         (code, LANG_INFO.get(code, {}).get("name_local", code))
@@ -215,7 +215,7 @@ def _languages() -> list[tuple[str, str]]:
     ]
 
 
-LANGUAGES = _languages()
+LANGUAGES = languages_in(BASE_DIR / "locale")
 LANGUAGE_COOKIE_NAME = "language"
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -245,9 +245,15 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Reintegration")
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("LOGIN_LOCKOUT_HOURS", default=0.5)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+# A wrong second-factor code counts like a wrong password (cases.services.accounts), and the
+# count is reset only once both factors passed: a password alone must not buy new guesses.
+AXES_RESET_ON_SUCCESS = False
+# Never kept in axes' attempt rows (the password always is masked).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "code", "csrfmiddlewaretoken"]
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None
+# The same client address as the audit log (TRUSTED_PROXY_COUNT): a client cannot pick its
+# own address in X-Forwarded-For to escape the lockout.
+AXES_CLIENT_IP_CALLABLE = "cases.middleware.client_ip"
 AXES_LOCKOUT_TEMPLATE = "web/account/locked_out.html"
 
 # Sessions: an idle timeout (the expiry is renewed on every request) within an absolute cap.

@@ -6,6 +6,8 @@ from django.urls import reverse
 
 from cases.models import AuditEvent, Stage
 
+from .web.conftest import verified_client
+
 
 @pytest.fixture
 def cases(world, make_case):
@@ -16,8 +18,8 @@ def cases(world, make_case):
 
 
 def _client(client, user):
-    client.force_login(user)
-    return client
+    """A client for ``user`` past both login steps: the admin needs the second factor too."""
+    return verified_client(user)
 
 
 def test_case_list_shows_only_cases_in_scope(client, world, cases):
@@ -78,7 +80,6 @@ def test_audit_log_is_listed_for_auditors_only(client, world, cases):
     audrey.is_staff = True
     audrey.save()
     assert _client(client, audrey).get(url).status_code == 200
-    client.logout()
     assert _client(client, world.mona).get(url).status_code == 403
 
 
@@ -88,7 +89,7 @@ def test_configuration_change_in_the_admin_is_audited(client, admin_user, world)
     from .factories import MembershipFactory
 
     MembershipFactory(user=admin_user, role=Role.PROGRAMME_MANAGER, programme=world.north)
-    client.force_login(admin_user)
+    client = verified_client(admin_user)
     url = reverse("admin:cases_programme_change", args=[world.north.pk])
     response = client.post(
         url, {"name": "North", "country": "Iraq", "region": "Ninewa Plains"}, follow=False
@@ -104,7 +105,7 @@ def test_configuration_change_in_the_admin_is_audited(client, admin_user, world)
 def test_staff_account_change_in_the_admin_is_audited_without_the_password(
     client, admin_user, world
 ):
-    client.force_login(admin_user)
+    client = verified_client(admin_user)
     url = reverse("admin:auth_user_add")
     response = client.post(
         url,
@@ -122,7 +123,7 @@ def test_staff_account_change_in_the_admin_is_audited_without_the_password(
 
 
 def test_password_change_in_the_admin_is_audited(client, admin_user, world):
-    client.force_login(admin_user)
+    client = verified_client(admin_user)
     url = reverse("admin:auth_user_password_change", args=[world.bob.pk])
     response = client.post(
         url,

@@ -9,6 +9,7 @@ from django.urls import reverse
 from cases.models import AuditEvent, Benchmark, Role, ThreatContext
 
 from .factories import MembershipFactory
+from .web.conftest import verified_client
 
 
 @pytest.fixture
@@ -20,7 +21,7 @@ def manager(admin_user, world):
 
 def test_adding_a_threat_context_is_audited_and_records_who_entered_it(client, manager, world):
     admin_user = manager
-    client.force_login(admin_user)
+    client = verified_client(admin_user)
     response = client.post(
         reverse("admin:cases_threatcontext_add"),
         {
@@ -40,7 +41,7 @@ def test_adding_a_threat_context_is_audited_and_records_who_entered_it(client, m
 
 
 def test_a_saved_benchmark_only_lets_valid_to_change(client, manager, world):
-    client.force_login(manager)
+    client = verified_client(manager)
     benchmark = Benchmark.objects.create(
         programme=world.north,
         competing_stage="repentance",
@@ -57,12 +58,12 @@ def test_a_saved_benchmark_only_lets_valid_to_change(client, manager, world):
 
 
 def test_target_profiles_are_listed(client, manager, world):
-    client.force_login(manager)
+    client = verified_client(manager)
     assert client.get(reverse("admin:cases_targetprofile_changelist")).status_code == 200
 
 
 def test_defaults_are_read_only_and_only_managers_add(client, admin_user, manager, world):
-    client.force_login(manager)
+    client = verified_client(manager)
     default = Benchmark.objects.filter(programme=None).first()
     page = client.get(reverse("admin:cases_benchmark_change", args=[default.pk])).content.decode()
     assert 'name="valid_to"' not in page  # view only
@@ -73,7 +74,7 @@ def test_defaults_are_read_only_and_only_managers_add(client, admin_user, manage
         valid_from=default.valid_from,
     )
     assert client.get(reverse("admin:cases_benchmark_change", args=[south.pk])).status_code == 404
-    client.force_login(world.carol)  # a supervisor, not a manager
     world.carol.is_staff = True
     world.carol.save()
+    client = verified_client(world.carol)  # a supervisor, not a manager
     assert client.get(reverse("admin:cases_threatcontext_add")).status_code == 403

@@ -4,6 +4,8 @@ import time
 
 from django.urls import reverse
 
+from .web.conftest import verified_client
+
 
 def test_a_valid_request_id_is_kept_and_a_bad_one_replaced(client, world):
     response = client.get(reverse("admin:login"), HTTP_X_REQUEST_ID="abcdef12-3456")
@@ -12,9 +14,9 @@ def test_a_valid_request_id_is_kept_and_a_bad_one_replaced(client, world):
     assert response["X-Request-ID"] != "<script>" and len(response["X-Request-ID"]) == 32
 
 
-def test_session_ends_after_its_absolute_lifetime_even_when_active(client, world, settings):
+def test_session_ends_after_its_absolute_lifetime_even_when_active(world, settings):
     settings.SESSION_ABSOLUTE_LIFETIME_SECONDS = 60
-    client.force_login(world.alice)
+    client = verified_client(world.alice)
     url = reverse("admin:cases_case_changelist")
     assert client.get(url).status_code == 200
     session = client.session
@@ -24,8 +26,8 @@ def test_session_ends_after_its_absolute_lifetime_even_when_active(client, world
     assert response.status_code == 302 and reverse("admin:login") in response["Location"]
 
 
-def test_disabled_account_is_logged_out_at_its_next_request(client, world):
-    client.force_login(world.alice)
+def test_disabled_account_is_logged_out_at_its_next_request(world):
+    client = verified_client(world.alice)
     url = reverse("admin:cases_case_changelist")
     assert client.get(url).status_code == 200
     world.alice.is_active = False

@@ -22,6 +22,8 @@ PRODUCTION_ENV = {
 def _manage(*args, env):
     clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
     clean.pop("DATABASE_URL", None)
+    # The browser tests set this for their own process; a deployment never has it.
+    clean.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return subprocess.run(  # noqa: S603
         [sys.executable, "manage.py", *args],
         cwd=ROOT,

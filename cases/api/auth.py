@@ -63,14 +63,31 @@ def request_partner(request: Request) -> PartnerOrganisation:
     return key.partner
 
 
+def _session_without_second_factor(request: Request) -> bool:
+    """A browser session that passed the password but not the second factor (django-otp)."""
+    if not isinstance(request.successful_authenticator, authentication.SessionAuthentication):
+        return False
+    verified = getattr(request.user, "is_verified", None)
+    return not (callable(verified) and verified())
+
+
 class IsStaff(permissions.BasePermission):
-    """An active staff account, by session or personal token; never a partner key."""
+    """An active staff account, by a session that passed the second factor or by a personal
+    token; never a partner key."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         if isinstance(request.auth, AccessKey) and request.auth.kind != AccessKeyKind.STAFF:
             return False
-        return bool(user and user.is_authenticated and user.is_active)
+        if not (user and user.is_authenticated and user.is_active):
+            return False
+        if _session_without_second_factor(request):
+            raise exceptions.NotAuthenticated(
+                "Sign in with your second factor (authenticator code) before using the API "
+                "from a browser session.",
+                code="second_factor_required",
+            )
+        return True
 
 
 class IsPartner(permissions.BasePermission):

@@ -18,6 +18,7 @@ from .competition import (
     ThreatContext,
     ThreatKind,
 )
+from .lists import WorkingList
 from .organisation import (
     PROGRAMME_ROLES,
     TEAM_ROLES,
@@ -150,4 +151,5 @@ __all__ = [
     "UrgentNeed",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WorkingList",
 ]

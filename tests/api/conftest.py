@@ -6,16 +6,18 @@ from rest_framework.test import APIClient
 from cases.services.keys import partner_key_issue, staff_token_issue
 
 from .. import factories as f
+from ..web.conftest import verified_client
 
 
 @pytest.fixture
 def api(world):
-    """``api("alice")`` → an APIClient logged in (session) as that persona; ``api()`` anonymous."""
+    """``api("alice")`` → an APIClient signed in (session, password and second factor) as
+    that persona; ``api()`` anonymous."""
 
     def make(persona: str | None = None) -> APIClient:
         client = APIClient()
         if persona:
-            client.force_login(getattr(world, persona))
+            verified_client(getattr(world, persona), client)
         return client
 
     return make

@@ -50,6 +50,7 @@ from .. import conftest as personas
 from .. import factories as f
 from ..conftest import case_at
 from ..services.test_case_open import CONSENT, INTAKE, PERSON
+from ..web.conftest import verified_client
 from . import conftest as api_personas
 
 SCHEMA = SchemaGenerator().get_schema(request=None, public=True)
@@ -505,7 +506,7 @@ def _body(scenario, path: str, method: str, scope: str) -> dict[str, Any] | None
 def _client(scenario, persona: str) -> APIClient:
     client = APIClient()
     if persona in STAFF:
-        client.force_login(getattr(scenario.world, persona))
+        verified_client(getattr(scenario.world, persona), client)
     elif persona in PARTNERS:
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {scenario.partners[persona[-1]][2]}")
     return client

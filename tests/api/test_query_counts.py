@@ -46,6 +46,7 @@ from cases.models import (
 )
 
 from .. import factories as f
+from ..web.conftest import verified_client
 
 PINNED = json.loads((Path(__file__).parent / "query_counts.json").read_text())
 SCHEMA = SchemaGenerator().get_schema(request=None, public=True)
@@ -254,7 +255,7 @@ def _client(ctx, persona: str) -> APIClient:
     if persona == "partner_x":
         return ctx.partner_client
     client = APIClient()
-    client.force_login(getattr(ctx.world, persona))
+    verified_client(getattr(ctx.world, persona), client)
     return client
 
 

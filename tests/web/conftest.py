@@ -9,12 +9,13 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 
-def verified_client(user) -> Client:
-    """A client for ``user`` past both login steps (a confirmed TOTP device, verified)."""
+def verified_client(user, client: Client | None = None) -> Client:
+    """``client`` (a new one by default; an APIClient works too) signed in as ``user`` past
+    both login steps (a confirmed TOTP device, verified)."""
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
     if device is None:
         device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    client = Client()
+    client = client if client is not None else Client()
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id

@@ -7,6 +7,7 @@ in minutes, not hours. Every person here is invented.
 
 from __future__ import annotations
 
+import base64
 import datetime
 import itertools
 import random
@@ -22,6 +23,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import models, transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cases import crypto
 from cases.bulkload import BulkLoader, Row
@@ -77,6 +79,10 @@ SITES = {
     "Tel Afar": ("Ninewa", "Tel Afar", ["Tel Afar"]),
     "Sinjar": ("Ninewa", "Sinjar", ["Sinjar"]),
 }
+# The demo users' TOTP key: published here, so for development and demos only (seed_demo
+# refuses production). Hex as django-otp stores it; base32 as authenticator apps take it.
+DEMO_TOTP_KEY_HEX = b"reintegration-demo!!".hex()
+DEMO_TOTP_SECRET_BASE32 = base64.b32encode(bytes.fromhex(DEMO_TOTP_KEY_HEX)).decode("ascii")
 # username -> (role, team names or None for programme roles)
 DEMO_USERS: dict[str, tuple[Role, list[str]]] = {
     "caseworker_a": (Role.CASEWORKER, ["Mosul East"]),
@@ -231,6 +237,12 @@ class Command(BaseCommand):
         for username, (role, team_names) in DEMO_USERS.items():
             where = ", ".join(team_names) or PROGRAMME_NAME
             self.stdout.write(f"  {username:<18} {role.label} — {where}")
+        self.stdout.write(
+            "Second factor (demo only): every demo login has an authenticator app with the "
+            f"published key {DEMO_TOTP_SECRET_BASE32}.\n"
+            "  Add that key to an authenticator app, or get the current 6-digit code with:\n"
+            "    python manage.py totp_code caseworker_a"
+        )
 
     # --- organisation and users ------------------------------------------------------------
 
@@ -260,6 +272,7 @@ class Command(BaseCommand):
                     user.set_password(settings.DEMO_PASSWORD)
                     user.save()
                     user.groups.add(staff_group)
+                self._demo_totp_device(user)
                 for team_name in team_names:
                     Membership.objects.get_or_create(
                         user=user, role=role, team=teams_by_name[team_name]
@@ -268,6 +281,15 @@ class Command(BaseCommand):
                     Membership.objects.get_or_create(user=user, role=role, programme=programme)
                 users[username] = user
         return programme, list(teams_by_name.values()), users
+
+    @staticmethod
+    def _demo_totp_device(user: Any) -> None:
+        """A confirmed authenticator app with the published demo key, unless the user already
+        has one (a device enrolled by hand is kept)."""
+        if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+            TOTPDevice.objects.create(
+                user=user, name="Demo authenticator", key=DEMO_TOTP_KEY_HEX, confirmed=True
+            )
 
     @staticmethod
     def _staff_group() -> Group:
