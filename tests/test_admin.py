@@ -140,3 +140,34 @@ def test_password_change_in_the_admin_is_audited(client, admin_user, world):
         str(world.bob.pk),
         ["password"],
     )
+
+
+def test_the_admin_lists_second_factor_devices_without_their_keys(admin_user, world):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=world.alice, name="alice-phone", confirmed=True)
+    client = verified_client(admin_user)
+
+    listing = client.get(reverse("admin:otp_totp_totpdevice_changelist"))
+    page = client.get(reverse("admin:otp_totp_totpdevice_change", args=[device.pk]))
+
+    assert listing.status_code == 200 and "alice-phone" in listing.content.decode()
+    assert page.status_code == 200
+    for body in (listing.content.decode(), page.content.decode()):
+        assert device.key not in body
+        assert "otpauth://" not in body
+
+
+def test_deleting_a_lost_phone_in_the_admin_is_audited(admin_user, world):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=world.alice, name="alice-phone", confirmed=True)
+    client = verified_client(admin_user)
+
+    response = client.post(
+        reverse("admin:otp_totp_totpdevice_delete", args=[device.pk]), {"post": "yes"}
+    )
+
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(pk=device.pk).exists()
+    assert AuditEvent.objects.filter(action__endswith=".delete", actor=admin_user).exists()

@@ -84,9 +84,10 @@ def add_domain_errors(form: forms.BaseForm, exc: ValidationError | DomainError) 
         form.add_error(None, message)
 
 
+@staff_page
 def home(request: HttpRequest) -> HttpResponse:
     """Supervisors and programme managers land on their dashboard, everyone else on their
-    caseload."""
-    if request.user.is_authenticated and selectors.supervised_teams(user=request.user).exists():
+    caseload (after signing in, so that the landing page is chosen for the right person)."""
+    if selectors.supervised_teams(user=request.user).exists():
         return redirect("web:dashboard")
     return redirect("web:caseload")
