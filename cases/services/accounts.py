@@ -218,18 +218,23 @@ def second_factor_verify(*, user: Actor, code: str) -> SecondFactorResult:
     return SecondFactorResult(device=accepted)
 
 
+def _pending_totp_device(user: Actor) -> Any:
+    """The user's newest unconfirmed authenticator-app device, locked; None when there is none."""
+    return (
+        TOTPDevice.objects.select_for_update()
+        .filter(user=user, confirmed=False)
+        .order_by("-pk")
+        .first()
+    )
+
+
 @transaction.atomic
 def totp_enrolment_device(*, user: Actor) -> Any:
     """The unconfirmed authenticator-app device whose key the enrolment page shows (made on
     the first visit, the same one after), or DomainError when the user already has one."""
     if has_confirmed_device(user=user):
         raise DomainError("This account already has a second factor.", code="enrolled")
-    device = (
-        TOTPDevice.objects.select_for_update()
-        .filter(user=user, confirmed=False)
-        .order_by("-pk")
-        .first()
-    )
+    device = _pending_totp_device(user)
     if device is None:
         device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
     return device
@@ -260,12 +265,7 @@ def totp_enrol_confirm(*, user: Actor, code: str) -> Enrolment:
     confirms nothing and is audited as a second-factor failure."""
     if has_confirmed_device(user=user):
         raise DomainError("This account already has a second factor.", code="enrolled")
-    device = (
-        TOTPDevice.objects.select_for_update()
-        .filter(user=user, confirmed=False)
-        .order_by("-pk")
-        .first()
-    )
+    device = _pending_totp_device(user)
     if device is None:
         raise DomainError("Start the enrolment again.", code="no_pending_device")
     token = _normalised(code)

@@ -20,6 +20,7 @@ from django.utils.translation import ngettext
 
 from cases import selectors
 from cases.models import (
+    IDENTITY_FIELDS,
     Affiliation,
     ApprovalKind,
     Case,
@@ -606,15 +607,7 @@ class PersonForm(RecordForm):
         label=_("Reason"), min_length=5, max_length=500, widget=forms.HiddenInput, required=True
     )
 
-    IDENTITY = (
-        "given_name",
-        "family_name",
-        "aliases",
-        "date_of_birth",
-        "national_id",
-        "phone",
-        "address",
-    )
+    IDENTITY = IDENTITY_FIELDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
