@@ -92,7 +92,17 @@ def test_configuration_change_in_the_admin_is_audited(client, admin_user, world)
     client = verified_client(admin_user)
     url = reverse("admin:cases_programme_change", args=[world.north.pk])
     response = client.post(
-        url, {"name": "North", "country": "Iraq", "region": "Ninewa Plains"}, follow=False
+        url,
+        {
+            "name": "North",
+            "country": "Iraq",
+            "region": "Ninewa Plains",
+            "contact_grace_days": 3,
+            "escalate_after_days": 7,
+            "plan_ahead_days": 90,
+            "retention_days": 1825,
+        },
+        follow=False,
     )
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="programme.update")

@@ -30,6 +30,26 @@ class Programme(models.Model):
         default=False,
         help_text=_("Whether a supervisor may approve a request they made themselves."),
     )
+    contact_grace_days = models.PositiveSmallIntegerField(
+        default=3,
+        help_text=_("Days after its planned date before a contact not recorded is missed."),
+    )
+    escalate_after_days = models.PositiveSmallIntegerField(
+        default=7,
+        help_text=_("Days a missed contact stays unresolved before the supervisor is told."),
+    )
+    plan_ahead_days = models.PositiveSmallIntegerField(
+        default=90, help_text=_("How far ahead monitoring contacts are planned.")
+    )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=5 * 365,
+        help_text=_(
+            "Days after closing before a case's identity is erased (statistics are kept). "
+            "Empty: never."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -156,16 +156,38 @@ class OutboxStatus(models.TextChoices):
     DEAD = "dead", _("Dead-lettered")
 
 
+class OutboxChannel(models.TextChoices):
+    WEBHOOK = "webhook", _("Partner webhook")
+    EMAIL = "email", _("Email to staff")
+
+
 class OutboxEvent(models.Model):
-    """One event for one webhook endpoint, written in the transaction of the change it
-    reports, delivered (and retried) afterwards. ``uuid`` is the idempotency key."""
+    """One message to send, written in the transaction of the change it reports, delivered
+    (and retried) afterwards: a webhook call to one partner endpoint, or an email to one
+    member of staff about one notification. ``uuid`` is the idempotency key."""
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    channel = models.CharField(
+        max_length=16, choices=OutboxChannel.choices, default=OutboxChannel.WEBHOOK
+    )
     topic = models.CharField(max_length=64)
     partner = models.ForeignKey(
-        PartnerOrganisation, on_delete=models.CASCADE, related_name="outbox_events"
+        PartnerOrganisation,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="outbox_events",
     )
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="events")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, null=True, blank=True, related_name="events"
+    )
+    notification = models.ForeignKey(
+        "cases.Notification",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="emails",
+    )
     payload = models.JSONField()
     status = models.CharField(
         max_length=16, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
@@ -183,6 +205,21 @@ class OutboxEvent(models.Model):
                 fields=["next_attempt_at"],
                 condition=Q(status="pending"),
                 name="outbox_pending_due",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(channel="webhook", endpoint__isnull=False, partner__isnull=False)
+                    | Q(channel="email", notification__isnull=False)
+                ),
+                name="outbox_channel_target",
+            ),
+            # One email per notification, however many jobs try to send it.
+            models.UniqueConstraint(
+                fields=["notification"],
+                condition=Q(channel="email"),
+                name="outbox_one_email_per_notification",
             ),
         ]
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from cases import selectors
 from cases.models import (
+    OutboxChannel,
     OutboxEvent,
     OutboxStatus,
     PartnerOrganisation,
@@ -265,7 +266,9 @@ def _claim(event_id: int) -> tuple[OutboxEvent, _Claim | None]:
         now = timezone.now()
         if event.status != OutboxStatus.PENDING or event.next_attempt_at > now:
             return event, None
-        if not event.endpoint.is_active:
+        endpoint = event.endpoint
+        assert endpoint is not None  # webhook events always have one (constraint)
+        if not endpoint.is_active:
             event.status = OutboxStatus.DEAD
             event.last_error = "The webhook endpoint was removed."
             event.save(update_fields=["status", "last_error"])
@@ -277,8 +280,8 @@ def _claim(event_id: int) -> tuple[OutboxEvent, _Claim | None]:
             event_id=event.pk,
             event_uuid=str(event.uuid),
             topic=event.topic,
-            url=event.endpoint.url,
-            secret=event.endpoint.secret,
+            url=endpoint.url,
+            secret=endpoint.secret,
             body=_body(event),
         )
         return event, claim
@@ -387,7 +390,11 @@ def webhook_dispatch_due(*, limit: int = 500) -> int:
     were attempted. Beat runs this every minute, so events whose queueing failed (the broker
     was down at commit) or whose retry has come due go out without anyone noticing."""
     due_ids = list(
-        OutboxEvent.objects.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=timezone.now())
+        OutboxEvent.objects.filter(
+            channel=OutboxChannel.WEBHOOK,
+            status=OutboxStatus.PENDING,
+            next_attempt_at__lte=timezone.now(),
+        )
         .order_by("next_attempt_at", "id")
         .values_list("pk", flat=True)[:limit]
     )
@@ -411,11 +418,14 @@ def outbox_event_replay(*, event: OutboxEvent, actor: Actor) -> OutboxEvent:
         .select_related("partner", "endpoint")
         .get(pk=event.pk)
     )
-    if not selectors.programmes_managed(user=actor).filter(pk=event.partner.programme_id).exists():
+    partner, endpoint = event.partner, event.endpoint
+    if partner is None or endpoint is None:
+        raise DomainError("Only a webhook event can be replayed here.", code="not_a_webhook")
+    if not selectors.programmes_managed(user=actor).filter(pk=partner.programme_id).exists():
         raise ActionNotAllowed("Only a manager of the partner's programme can replay its events.")
     if event.status != OutboxStatus.DEAD:
         raise DomainError("Only a dead-lettered event can be replayed.", code="not_dead_lettered")
-    if not event.endpoint.is_active:
+    if not endpoint.is_active:
         raise DomainError(
             "The webhook endpoint was removed; register it again first.", code="endpoint_removed"
         )
