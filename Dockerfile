@@ -42,7 +42,7 @@ RUN DJANGO_ENV=production \
     SECRET_KEY="collectstatic-build-only-$(python -c 'import secrets; print(secrets.token_urlsafe(32))')" \
     FIELD_ENCRYPTION_KEYS="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
     BLIND_INDEX_KEY="collectstatic-build-only-$(python -c 'import secrets; print(secrets.token_urlsafe(32))')" \
-    ALLOWED_HOSTS=localhost \
+    ALLOWED_HOSTS=localhost EMAIL_URL=consolemail:// \
     sh -c 'python manage.py compile_translations && python manage.py collectstatic --noinput'
 
 USER app

@@ -43,7 +43,7 @@ lint: $(VENV)/.installed-dev
 check: lint
 	DJANGO_ENV=production SECRET_KEY=check-deploy-$$(date +%s)-a-long-random-looking-secret-value-xyz \
 	FIELD_ENCRYPTION_KEYS=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
-	BLIND_INDEX_KEY=check-deploy-blind-index-key ALLOWED_HOSTS=example.org \
+	BLIND_INDEX_KEY=check-deploy-blind-index-key ALLOWED_HOSTS=example.org EMAIL_URL=smtp://localhost:25 \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 bench-seed: $(VENV)/.installed-dev

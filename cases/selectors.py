@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import (
     BooleanField,
     Count,
+    DecimalField,
+    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
@@ -46,9 +48,11 @@ from cases.models import (
     CompetitionSnapshot,
     ConsentRecord,
     ContactOutcome,
+    FailedTask,
     Incident,
     Membership,
     MonitoringContact,
+    Notification,
     OutboxEvent,
     PartnerOrganisation,
     Programme,
@@ -60,6 +64,9 @@ from cases.models import (
     Stage,
     StageTransition,
     SupportProvision,
+    SurveyDimension,
+    SurveyQuestion,
+    SurveyResponse,
     TargetProfile,
     Team,
     ThreatContext,
@@ -198,10 +205,21 @@ def audit_event_list(*, user: Viewer | None) -> QuerySet[AuditEvent]:
 
 
 def outbox_event_list(*, user: Viewer | None) -> QuerySet[OutboxEvent]:
-    """Webhook events to partners of the programmes ``user`` manages."""
+    """Webhook events to partners of the programmes ``user`` manages, and notification emails
+    about those programmes' cases (one without a case: to staff who work there)."""
+    managed = programmes_managed(user=user)
+    staff_there = Membership.objects.filter(
+        Q(programme__in=managed) | Q(team__site__programme__in=managed)
+    ).values("user_id")
     return OutboxEvent.objects.filter(
-        partner__programme__in=programmes_managed(user=user)
-    ).select_related("partner")
+        Q(partner__programme__in=managed)
+        | Q(channel="email", notification__case__programme__in=managed)
+        | Q(
+            channel="email",
+            notification__case__isnull=True,
+            notification__recipient_id__in=staff_there,
+        )
+    ).select_related("partner", "notification__recipient")
 
 
 def referral_list_for_partner(*, partner: PartnerOrganisation) -> QuerySet[Referral]:
@@ -736,3 +754,123 @@ def working_list_get(*, user: Viewer | None, list_uuid: uuid.UUID | str) -> Work
         return working_list_list(user=user).get(uuid=list_uuid)
     except (WorkingList.DoesNotExist, ValidationError):
         raise Http404("No such working list.") from None
+
+
+# --- notifications to staff -------------------------------------------------------------------
+
+
+def notification_list(*, user: Viewer | None, unread: bool | None = None) -> QuerySet[Notification]:
+    """The user's own notifications, newest first (``unread``: only the unread ones, or only
+    the read ones); nobody sees another user's."""
+    if not _is_active_user(user):
+        return Notification.objects.none()
+    queryset = Notification.objects.filter(recipient_id=user.id)
+    if unread is not None:
+        queryset = queryset.filter(read_at__isnull=unread)
+    return queryset.order_by("-created_at", "-id")
+
+
+def notification_get(*, user: Viewer | None, notification_uuid: uuid.UUID | str) -> Notification:
+    """One of the user's own notifications, or ``Http404``: another user's does not exist."""
+    try:
+        return notification_list(user=user).get(uuid=notification_uuid)
+    except (Notification.DoesNotExist, ValidationError, ValueError):
+        raise Http404("No such notification.") from None
+
+
+def notification_unread_count(*, user: Viewer | None) -> int:
+    """How many of the user's notifications are unread (one query, on a partial index)."""
+    if not _is_active_user(user):
+        return 0
+    return Notification.objects.filter(recipient_id=user.id, read_at__isnull=True).count()
+
+
+# --- the reintegration survey -----------------------------------------------------------------
+
+SURVEY_DIMENSION_ORDER: dict[str, int] = {
+    str(dimension): index for index, dimension in enumerate(SurveyDimension)
+}
+
+
+def survey_questions_for_programme(*, programme_id: int) -> list[SurveyQuestion]:
+    """The active questions a programme asks, in the order they are asked (economic, social,
+    psychosocial; then each question's order): the shared questions, where a programme's own
+    question replaces a shared one of the same code. One query."""
+    rows = SurveyQuestion.objects.filter(is_active=True).filter(
+        Q(programme__isnull=True) | Q(programme_id=programme_id)
+    )
+    chosen: dict[str, SurveyQuestion] = {}
+    for question in rows:
+        if question.code not in chosen or question.programme_id is not None:
+            chosen[question.code] = question
+    return sorted(
+        chosen.values(),
+        key=lambda q: (SURVEY_DIMENSION_ORDER.get(q.dimension, 99), q.order, q.code),
+    )
+
+
+def survey_question_list(*, user: Viewer | None) -> QuerySet[SurveyQuestion]:
+    """Active survey questions: the shared ones and those of the programmes ``user`` works in."""
+    if not _is_active_user(user):
+        return SurveyQuestion.objects.none()
+    return (
+        SurveyQuestion.objects.filter(is_active=True)
+        .filter(Q(programme__isnull=True) | Q(programme__in=programmes_visible(user=user)))
+        .select_related("programme")
+    )
+
+
+def case_survey_list(*, case: Case) -> QuerySet[SurveyResponse]:
+    """A case's filled surveys, oldest first, with who recorded them and at which contact."""
+    return (
+        SurveyResponse.objects.filter(case=case)
+        .select_related("recorded_by", "contact")
+        .order_by("taken_on", "id")
+    )
+
+
+def survey_score_drops(
+    *, user: Viewer | None, teams: Iterable[Team] | None = None
+) -> QuerySet[Case]:
+    """Open supervised cases whose latest survey scored lower overall than the one before it,
+    the largest fall first. Each case carries ``latest_score``, ``previous_score``,
+    ``score_drop`` and ``latest_taken_on``; one query, whatever the caseload (a correlated
+    subquery per case on the (case, taken_on) index)."""
+    ordered = SurveyResponse.objects.filter(case=OuterRef("pk")).order_by("-taken_on", "-id")
+    score = DecimalField(max_digits=5, decimal_places=2)
+    return (
+        supervised_case_list(user=user, teams=teams)
+        .exclude(stage=Stage.CLOSED)
+        .annotate(
+            latest_score=Subquery(ordered.values("overall_score")[:1], output_field=score),
+            previous_score=Subquery(ordered.values("overall_score")[1:2], output_field=score),
+            latest_taken_on=Subquery(ordered.values("taken_on")[:1]),
+        )
+        .filter(latest_score__lt=F("previous_score"))
+        .annotate(
+            score_drop=ExpressionWrapper(
+                F("previous_score") - F("latest_score"), output_field=score
+            )
+        )
+        .select_related("team", "caseworker")
+        .order_by(F("score_drop").desc(), "case_number")
+    )
+
+
+def can_manage_failed_tasks(*, user: Viewer | None) -> bool:
+    """Dead letters of background tasks are system-wide (a task is not one programme's): any
+    programme manager, and a superuser, sees and retries them all."""
+    if not _is_active_user(user):
+        return False
+    return user.is_superuser or _memberships(user, {Role.PROGRAMME_MANAGER}).exists()
+
+
+def failed_task_list(*, user: Viewer | None) -> QuerySet[FailedTask]:
+    """Dead letters, for whoever may manage them; they carry only task names, ids and a short
+    error, never personal data."""
+    if not _is_active_user(user):
+        return FailedTask.objects.none()
+    if user.is_superuser:
+        return FailedTask.objects.all()
+    # One statement: the role check rides along as a condition.
+    return FailedTask.objects.filter(Exists(_memberships(user, {Role.PROGRAMME_MANAGER})))

@@ -147,6 +147,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="reintegration"),
+            # A Redis that stops answering must not stall requests (throttling, /health/).
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
         }
     }
 else:
@@ -157,8 +159,71 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# JSON only: a message is data (ids), never pickled code, and can be read in the broker.
 CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+
+# --- No lost work (issue #6). Every task in cases/tasks.py is idempotent and carries ids only,
+# so running one twice changes nothing twice; what must never happen is running it zero times.
+# Acknowledge a message only once its task has finished: a worker that dies mid-task leaves the
+# message in Redis, which hands it out again after the visibility timeout below.
+CELERY_TASK_ACKS_LATE = True
+# A pool process killed mid-task (SIGKILL, out of memory) puts its message back in the queue
+# instead of marking the task failed.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Each worker process reserves one message at a time: a worker that dies strands no more than
+# the one it was running, and a long job does not hold messages another worker could run.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A running task whose acknowledgement can no longer reach the broker is cancelled, so its
+# message is delivered again rather than silently lost (Celery 6's default, chosen now).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# The worker retries connecting to Redis at start-up instead of exiting.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Retries (the shared base task of cases/tasks.py): on any error a task is retried up to
+# MAX_RETRIES times, each after a random wait between 0 and BACKOFF * 2**retry seconds (full
+# jitter, so retries from many tasks spread out), never more than BACKOFF_MAX; after the last
+# one it is dead-lettered as a FailedTask row that staff see and can retry.
+CELERY_TASK_MAX_RETRIES = env.int("CELERY_TASK_MAX_RETRIES", default=6)
+CELERY_TASK_RETRY_BACKOFF_SECONDS = env.int("CELERY_TASK_RETRY_BACKOFF_SECONDS", default=10)
+CELERY_TASK_RETRY_BACKOFF_MAX_SECONDS = env.int(
+    "CELERY_TASK_RETRY_BACKOFF_MAX_SECONDS", default=600
+)
+# A task still running after the soft limit gets an exception (and is retried); after the hard
+# limit its process is replaced. 0 turns a limit off (tests only: the visibility timeout below
+# no longer bounds a task's run time then).
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60) or None
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60) or None
+# Redis hands an unacknowledged message out again after the visibility timeout. It must outlast
+# the longest a healthy message stays unacknowledged — a retry waiting for its countdown (at most
+# BACKOFF_MAX), then running (at most the hard time limit) — or healthy tasks would run twice.
+# We publish no ETA or countdown of our own: the outbox keeps its schedule in the database.
+CELERY_VISIBILITY_TIMEOUT_SECONDS = env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=2 * 3600)
+_longest_unacked = CELERY_TASK_RETRY_BACKOFF_MAX_SECONDS + (CELERY_TASK_TIME_LIMIT or 0)
+if _longest_unacked >= CELERY_VISIBILITY_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT_SECONDS must be longer than the longest retry wait plus the "
+        f"task time limit ({_longest_unacked} s), or healthy tasks would run twice."
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT_SECONDS,
+    # How often a worker looks for messages whose visibility timeout has passed (those of a
+    # worker that died) and puts them back in the queue: every interval * throttle seconds.
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL_SECONDS", default=10),
+    "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+    # Publishing does not wait for a broker that is down or unreachable: one connection
+    # attempt, bounded in time (a request that queues a task after its commit answers at once;
+    # what it queued waits in the outbox for the dispatcher). The worker's own reconnecting
+    # and Celery's publish retries are separate and unchanged.
+    "max_retries": 0,
+    "socket_connect_timeout": 2,
+}
+# A connection attempt to a broker that is down gives up quickly: a request that queues a task
+# after its commit must not hang (what it queued waits in the outbox for the dispatcher).
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+# /health/ reports beat as stale (status "degraded") when no periodic task has run for this
+# long; the outbox dispatcher runs every minute and beat records its runs every few minutes.
+CELERY_BEAT_STALE_AFTER_SECONDS = env.int("CELERY_BEAT_STALE_AFTER_SECONDS", default=15 * 60)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Installed into django-celery-beat's tables when beat starts; editable in the admin after.
 CELERY_BEAT_SCHEDULE = {
@@ -166,9 +231,31 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cases.audit_verify",
         "schedule": crontab(hour=2, minute=30),
     },
-    "webhook-dispatch": {
-        "task": "cases.webhook_dispatch",
+    # Webhooks and notification emails alike: retries, and whatever was committed while the
+    # broker was down.
+    "outbox-dispatch": {
+        "task": "cases.outbox_dispatch",
         "schedule": 60.0,
+    },
+    "monitoring-plan-nightly": {
+        "task": "cases.monitoring_plan",
+        "schedule": crontab(hour=1, minute=0),
+    },
+    "contacts-mark-missed-hourly": {
+        "task": "cases.contacts_mark_missed",
+        "schedule": crontab(minute=5),
+    },
+    "missed-contacts-escalate-hourly": {
+        "task": "cases.missed_contacts_escalate",
+        "schedule": crontab(minute=20),
+    },
+    "threat-contexts-flag": {
+        "task": "cases.threat_contexts_flag",
+        "schedule": 15 * 60.0,
+    },
+    "retention-anonymise-nightly": {
+        "task": "cases.retention_anonymise",
+        "schedule": crontab(hour=4, minute=0),
     },
     "competition-snapshot-nightly": {
         "task": "cases.competition_snapshot",
@@ -266,6 +353,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Load balancers probe /health/ over plain http on the private network.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -336,6 +425,22 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# The reintegration survey: a fall of the overall score by at least this many points (0-100)
+# since the case's previous survey notifies the team's supervisors.
+SURVEY_SCORE_DROP_ALERT = env.int("SURVEY_SCORE_DROP_ALERT", default=10)
+
+# Email, for staff notifications: EMAIL_URL such as smtp+tls://user:password@host:587
+# (django-environ's schemes; filemail:///path writes files, consolemail:// prints). Development
+# prints to the console; production must name its server.
+if PRODUCTION and not env.str("EMAIL_URL", default=""):
+    raise ImproperlyConfigured("DJANGO_ENV=production needs EMAIL_URL for notification emails.")
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="reintegration@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+# The address staff reach the system at, for absolute links in emails ("" = paths only).
+SITE_URL = env.str("SITE_URL", default="")
 
 # Demo data (``manage.py seed_demo``) refuses to run in production.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo-password-2026")

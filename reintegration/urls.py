@@ -8,6 +8,7 @@ admin.site.site_header = "Reintegration case management"
 admin.site.site_title = "Reintegration"
 
 urlpatterns = [
+    path("health/", include("cases.health")),
     path("", include("cases.web.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

@@ -16,6 +16,7 @@ PRODUCTION_ENV = {
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "BLIND_INDEX_KEY": "a-real-blind-index-key-6b1f0e2d",
     "ALLOWED_HOSTS": "cases.example.org",
+    "EMAIL_URL": "smtp+tls://mailer.example.org:587",
 }
 
 

@@ -399,14 +399,31 @@ class ReasonInputSerializer(StrictMixin, serializers.Serializer[Any]):
 
 
 class OutboxEventSerializer(StrictMixin, serializers.ModelSerializer[OutboxEvent]):
-    partner = serializers.CharField(source="partner.name", read_only=True)
+    partner = serializers.CharField(
+        source="partner.name", read_only=True, allow_null=True, help_text="Webhooks only."
+    )
+    case_number = serializers.CharField(
+        source="notification.case_id",
+        read_only=True,
+        allow_null=True,
+        help_text="Emails only: the case the notification is about.",
+    )
+    recipient = serializers.CharField(
+        source="notification.recipient.username",
+        read_only=True,
+        allow_null=True,
+        help_text="Emails only: the member of staff it is for.",
+    )
 
     class Meta:
         model = OutboxEvent
         fields = [
             "uuid",
+            "channel",
             "topic",
             "partner",
+            "case_number",
+            "recipient",
             "status",
             "attempts",
             "next_attempt_at",

@@ -5,12 +5,15 @@ from typing import Any
 from django.urls import URLPattern, include, path
 from rest_framework.routers import SimpleRouter
 
-from . import partner, reference, views
+from . import notifications, partner, reference, surveys, tasks, views
 
 router = SimpleRouter()
 router.register("cases", views.CaseViewSet, basename="case")
 router.register("outbox", views.OutboxViewSet, basename="outbox")
+router.register("failed-tasks", tasks.FailedTaskViewSet, basename="failed-task")
 router.register("tokens", views.TokenViewSet, basename="token")
+router.register("notifications", notifications.NotificationViewSet, basename="notification")
+router.register("survey-questions", surveys.SurveyQuestionViewSet, basename="survey-question")
 router.register("competition/benchmarks", reference.BenchmarkViewSet, basename="benchmark")
 router.register("competition/threats", reference.ThreatContextViewSet, basename="threat")
 router.register("competition/profiles", reference.TargetProfileViewSet, basename="profile")
@@ -50,6 +53,7 @@ urlpatterns = [
     *nested("contacts", views.ContactViewSet, detail=DETAIL),
     *nested("incidents", views.IncidentViewSet, detail=READ),
     *nested("consents", views.ConsentViewSet, detail=READ),
+    *nested("surveys", surveys.SurveyViewSet),
     path(
         f"{CASE}consents/<uuid:uuid>/withdraw/",
         views.ConsentViewSet.as_view({"post": "withdraw"}),

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .cases import Case, RiskLevel
 from .competition import ThreatContext
@@ -142,7 +143,8 @@ class CaseFlag(models.Model):
 class SurveyDimension(models.TextChoices):
     ECONOMIC = "economic", _("Economic")
     SOCIAL = "social", _("Social")
-    PSYCHOSOCIAL = "psychosocial", _("Psychosocial")
+    # Its own context: the support pillar of the same English name reads differently in Arabic.
+    PSYCHOSOCIAL = "psychosocial", pgettext_lazy("survey dimension", "Psychosocial")
 
 
 class SurveyQuestion(models.Model):

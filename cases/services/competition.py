@@ -36,6 +36,7 @@ from cases.selectors import Actor, programmes_managed
 from cases.services.audit import audit_record
 from cases.services.common import choices_list, only_fields, validated
 from cases.services.errors import ActionNotAllowed, DomainError
+from cases.services.monitoring import threat_context_changed
 
 
 def _jsonable(value: Any) -> Any:
@@ -194,6 +195,8 @@ def threat_context_create(
         raise ValidationError({"ends_on": "It cannot end before it starts."})
     threat.save(force_insert=True)
     _audit_reference(actor, threat, "threat_context.create", sorted(data))
+    # Issue #6: re-plan the cases in its districts; flag them once this commits.
+    threat_context_changed(threat=threat, actor=actor)
     return threat
 
 
@@ -208,6 +211,8 @@ def threat_context_end(
     threat.ends_on = ends_on
     threat.save(update_fields=["ends_on"])
     _audit_reference(actor, threat, "threat_context.end", ["ends_on"])
+    # Issue #6: re-plan the cases in its districts; clear their flags once this commits.
+    threat_context_changed(threat=threat, actor=actor)
     return threat
 
 

@@ -9,11 +9,48 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from cases.models import Case, ConsentRecord, ConsentScope, LegalBasis
+from cases.models import Case, ConsentRecord, ConsentScope, LegalBasis, Returnee
 from cases.selectors import Actor
 
 from .audit import audit_record
 from .common import choices_list, require_open, validated
+
+
+def consent_build(
+    *,
+    actor: Actor,
+    returnee: Returnee,
+    legal_basis: str,
+    scope: list[str],
+    given_at: datetime.datetime | None = None,
+    notes: str = "",
+    per_row_queries: bool = True,
+) -> ConsentRecord:
+    """An unsaved, validated consent record (bulk imports pass ``per_row_queries=False`` and
+    check uniqueness as a set)."""
+    if legal_basis not in LegalBasis.values:
+        raise ValidationError({"legal_basis": f"Choose one of {sorted(LegalBasis.values)}."})
+    scope = choices_list(scope, ConsentScope, field="scope")
+    if not scope:
+        raise ValidationError({"scope": "Say what the consent covers."})
+    given_at = given_at or timezone.now()
+    if given_at > timezone.now() + datetime.timedelta(minutes=5):
+        raise ValidationError({"given_at": "Consent cannot be given in the future."})
+    record = ConsentRecord(
+        returnee=returnee,
+        legal_basis=legal_basis,
+        scope=scope,
+        given_at=given_at,
+        recorded_by=actor,
+        notes=notes,
+    )
+    if per_row_queries:
+        validated(record, exclude=["returnee", "recorded_by"])
+    else:
+        record.full_clean(
+            exclude=["returnee", "recorded_by"], validate_unique=False, validate_constraints=False
+        )
+    return record
 
 
 @transaction.atomic
@@ -27,23 +64,15 @@ def consent_create(
     notes: str = "",
 ) -> ConsentRecord:
     require_open(case)
-    if legal_basis not in LegalBasis.values:
-        raise ValidationError({"legal_basis": f"Choose one of {sorted(LegalBasis.values)}."})
-    scope = choices_list(scope, ConsentScope, field="scope")
-    if not scope:
-        raise ValidationError({"scope": "Say what the consent covers."})
-    given_at = given_at or timezone.now()
-    if given_at > timezone.now() + datetime.timedelta(minutes=5):
-        raise ValidationError({"given_at": "Consent cannot be given in the future."})
-    record = ConsentRecord(
+    record = consent_build(
+        actor=actor,
         returnee=case.returnee,
         legal_basis=legal_basis,
         scope=scope,
         given_at=given_at,
-        recorded_by=actor,
         notes=notes,
     )
-    validated(record, exclude=["returnee", "recorded_by"])
+    scope = record.scope
     record.save(force_insert=True)
     audit_record(
         actor=actor,

@@ -39,6 +39,8 @@ from .common import (
     validated,
 )
 from .errors import DomainError
+from .monitoring import contacts_plan
+from .notifications import notify_incident_recorded
 
 M = TypeVar("M", bound=models.Model)
 
@@ -187,7 +189,7 @@ def screening_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> Scree
         action="screening.create",
         fields=sorted(data),
     )
-    _set_case_risk(case, assessment.risk_level)
+    _set_case_risk(case, assessment.risk_level, actor=actor)
     return assessment
 
 
@@ -220,14 +222,22 @@ def screening_update(
         expected_version=expected_version,
         action="screening.update",
     )
-    _set_case_risk(case, assessment.risk_level)
+    _set_case_risk(case, assessment.risk_level, actor=actor)
     return assessment
 
 
-def _set_case_risk(case: Case, risk_level: str) -> None:
+def _set_case_risk(case: Case, risk_level: str, *, actor: Actor) -> None:
     if risk_level in RiskLevel.values and case.risk_level != risk_level:
         case.risk_level = risk_level
         case.save(update_fields=["risk_level", "updated_at"])
+        _replan_contacts(case, actor=actor, reason="risk_level")
+
+
+def _replan_contacts(case: Case, *, actor: Actor, reason: str) -> None:
+    """Issue #6: a recorded contact or a new risk level re-plans the rest of the monitoring
+    contacts (the cadence and the plan's starting point may have changed)."""
+    if case.stage == Stage.MONITORING:
+        contacts_plan(case, actor=actor, reason=reason)
 
 
 @transaction.atomic
@@ -285,13 +295,15 @@ def contact_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> Monitor
     """Record a monitoring contact, planned or already held."""
     case = _open_case_for_write(actor, case)
     data = only_fields(data, CONTACT_FIELDS)
-    return _create(
+    contact = _create(
         actor=actor,
         case=case,
         instance=MonitoringContact(case=case, recorded_by=actor, **data),
         action="contact.create",
         fields=sorted(data),
     )
+    _replan_contacts(case, actor=actor, reason="contact")
+    return contact
 
 
 @transaction.atomic
@@ -313,7 +325,7 @@ def contact_update(
         raise ValidationError({"actual_date": "A contact that took place needs its date."})
     if changes.get("outcome") in (ContactOutcome.MET, ContactOutcome.MISSED):
         changes["recorded_by"] = actor
-    return _update(
+    contact = _update(
         actor=actor,
         case=case,
         instance=contact,
@@ -322,16 +334,22 @@ def contact_update(
         expected_version=expected_version,
         action="contact.update",
     )
+    _replan_contacts(case, actor=actor, reason="contact")
+    return contact
 
 
 @transaction.atomic
 def incident_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> Incident:
+    """Record an incident; the supervisors of the case's team are told in the same
+    transaction (their emails go out once it commits)."""
     case = _open_case_for_write(actor, case)
     data = only_fields(data, INCIDENT_FIELDS)
-    return _create(
+    incident = _create(
         actor=actor,
         case=case,
         instance=Incident(case=case, recorded_by=actor, **data),
         action="incident.create",
         fields=sorted(data),
     )
+    notify_incident_recorded(actor=actor, case=case, incident=incident)
+    return incident

@@ -17,7 +17,9 @@ import random
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -228,105 +230,56 @@ def _lease() -> datetime.timedelta:
     return datetime.timedelta(seconds=3 * float(settings.WEBHOOK_TIMEOUT_SECONDS) + 30)
 
 
-@dataclass(frozen=True)
-class _Claim:
-    event_id: int
-    event_uuid: str
-    topic: str
-    url: str
-    secret: str
-    body: bytes
+# --- Attempts, shared by every outbox channel (webhooks here, emails in notifications) ------
+
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class AttemptOutcome:
+    """What one delivery attempt came to, on any channel."""
+
     attempted_at: datetime.datetime
-    status_code: int | None
+    ok: bool
     error: str
     duration_ms: int
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+    status_code: int | None = None
 
 
-def _body(event: OutboxEvent) -> bytes:
-    return json.dumps(event.payload, separators=(",", ":"), sort_keys=True).encode()
-
-
-def _claim(event_id: int) -> tuple[OutboxEvent, _Claim | None]:
-    """Lock the event briefly; if it is due, push ``next_attempt_at`` out by the lease, so
-    the HTTP call can run outside any transaction without another worker sending it too."""
+def outbox_claim(
+    event_id: int,
+    *,
+    lease: datetime.timedelta,
+    prepare: Callable[[OutboxEvent], C | None],
+    related: tuple[str, ...] = (),
+) -> tuple[OutboxEvent, C | None]:
+    """Lock the event briefly; if it is pending and due, let ``prepare`` turn it into what the
+    sender needs and push ``next_attempt_at`` out by ``lease``, so the send can run outside
+    any transaction without another worker (a redelivered task, a racing dispatcher) sending
+    it too. ``prepare`` returns ``None`` when it settled the event itself (dead-lettered it,
+    say); then nothing is sent."""
     with transaction.atomic():
         event = (
             OutboxEvent.objects.select_for_update(of=("self",))
-            .select_related("endpoint")
+            .select_related(*related)
             .get(pk=event_id)
         )
         now = timezone.now()
         if event.status != OutboxStatus.PENDING or event.next_attempt_at > now:
             return event, None
-        endpoint = event.endpoint
-        assert endpoint is not None  # webhook events always have one (constraint)
-        if not endpoint.is_active:
-            event.status = OutboxStatus.DEAD
-            event.last_error = "The webhook endpoint was removed."
-            event.save(update_fields=["status", "last_error"])
-            logger.info("outbox event %s dead-lettered: endpoint removed", event.uuid)
+        claim = prepare(event)
+        if claim is None:
             return event, None
-        event.next_attempt_at = now + _lease()
+        event.next_attempt_at = now + lease
         event.save(update_fields=["next_attempt_at"])
-        claim = _Claim(
-            event_id=event.pk,
-            event_uuid=str(event.uuid),
-            topic=event.topic,
-            url=endpoint.url,
-            secret=endpoint.secret,
-            body=_body(event),
-        )
         return event, claim
 
 
-def _post(claim: _Claim, client: httpx.Client) -> _Outcome:
-    """One HTTP attempt. Every failure comes back as an outcome, never as an exception."""
-    attempted_at = timezone.now()
-    started = time.monotonic()
-
-    def outcome(status_code: int | None, error: str) -> _Outcome:
-        duration_ms = int((time.monotonic() - started) * 1000)
-        return _Outcome(attempted_at, status_code, error[:_ERROR_MAX_CHARS], duration_ms)
-
-    try:
-        # DNS may have changed since the endpoint was registered.
-        webhook_url_check(claim.url)
-    except ValidationError as exc:
-        return outcome(None, "Refused before sending: " + "; ".join(exc.messages))
-    timestamp = int(time.time())
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        "X-Event-Topic": claim.topic,
-        "X-Idempotency-Key": claim.event_uuid,
-        "X-Signature": webhook_sign(secret=claim.secret, timestamp=timestamp, body=claim.body),
-    }
-    try:
-        # Streamed and never read: only the status matters, and a huge or endless body
-        # must not tie up the worker.
-        with client.stream("POST", claim.url, content=claim.body, headers=headers) as response:
-            status_code = response.status_code
-    except Exception as exc:  # any failure to deliver is a failed attempt; the task goes on
-        return outcome(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-    if 200 <= status_code < 300:
-        return outcome(status_code, "")
-    if 300 <= status_code < 400:
-        return outcome(status_code, f"HTTP {status_code} (redirects are not followed)")
-    return outcome(status_code, f"HTTP {status_code}")
-
-
-def _record(claim: _Claim, outcome: _Outcome) -> OutboxEvent:
-    """Log the attempt and move the event on: delivered, retry later, or dead."""
+def outbox_record_attempt(*, event_id: int, outcome: AttemptOutcome) -> OutboxEvent:
+    """Log the attempt and move the event on: delivered, retry later with back-off, or dead
+    after ``WEBHOOK_MAX_ATTEMPTS`` (the outbox's one limit, for every channel)."""
     with transaction.atomic():
-        event = OutboxEvent.objects.select_for_update().get(pk=claim.event_id)
+        event = OutboxEvent.objects.select_for_update().get(pk=event_id)
         WebhookDelivery.objects.create(
             event=event,
             attempted_at=outcome.attempted_at,
@@ -365,6 +318,101 @@ def _record(claim: _Claim, outcome: _Outcome) -> OutboxEvent:
         return event
 
 
+def outbox_due_ids(*, channel: str, limit: int) -> list[int]:
+    """Ids of the pending events of ``channel`` that are due, oldest first, up to ``limit``."""
+    return list(
+        OutboxEvent.objects.filter(
+            channel=channel,
+            status=OutboxStatus.PENDING,
+            next_attempt_at__lte=timezone.now(),
+        )
+        .order_by("next_attempt_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- Webhook attempts ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Claim:
+    event_id: int
+    event_uuid: str
+    topic: str
+    url: str
+    secret: str
+    body: bytes
+
+
+def _body(event: OutboxEvent) -> bytes:
+    return json.dumps(event.payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _webhook_claim(event: OutboxEvent) -> _Claim | None:
+    endpoint = event.endpoint
+    assert endpoint is not None  # webhook events always have one (constraint)
+    if not endpoint.is_active:
+        event.status = OutboxStatus.DEAD
+        event.last_error = "The webhook endpoint was removed."
+        event.save(update_fields=["status", "last_error"])
+        logger.info("outbox event %s dead-lettered: endpoint removed", event.uuid)
+        return None
+    return _Claim(
+        event_id=event.pk,
+        event_uuid=str(event.uuid),
+        topic=event.topic,
+        url=endpoint.url,
+        secret=endpoint.secret,
+        body=_body(event),
+    )
+
+
+def _claim(event_id: int) -> tuple[OutboxEvent, _Claim | None]:
+    return outbox_claim(event_id, lease=_lease(), prepare=_webhook_claim, related=("endpoint",))
+
+
+def _post(claim: _Claim, client: httpx.Client) -> AttemptOutcome:
+    """One HTTP attempt. Every failure comes back as an outcome, never as an exception."""
+    attempted_at = timezone.now()
+    started = time.monotonic()
+
+    def outcome(status_code: int | None, error: str) -> AttemptOutcome:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        return AttemptOutcome(
+            attempted_at=attempted_at,
+            ok=status_code is not None and 200 <= status_code < 300,
+            error=error[:_ERROR_MAX_CHARS],
+            duration_ms=duration_ms,
+            status_code=status_code,
+        )
+
+    try:
+        # DNS may have changed since the endpoint was registered.
+        webhook_url_check(claim.url)
+    except ValidationError as exc:
+        return outcome(None, "Refused before sending: " + "; ".join(exc.messages))
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Event-Topic": claim.topic,
+        "X-Idempotency-Key": claim.event_uuid,
+        "X-Signature": webhook_sign(secret=claim.secret, timestamp=timestamp, body=claim.body),
+    }
+    try:
+        # Streamed and never read: only the status matters, and a huge or endless body
+        # must not tie up the worker.
+        with client.stream("POST", claim.url, content=claim.body, headers=headers) as response:
+            status_code = response.status_code
+    except Exception as exc:  # any failure to deliver is a failed attempt; the task goes on
+        return outcome(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+    if 200 <= status_code < 300:
+        return outcome(status_code, "")
+    if 300 <= status_code < 400:
+        return outcome(status_code, f"HTTP {status_code} (redirects are not followed)")
+    return outcome(status_code, f"HTTP {status_code}")
+
+
 def _client() -> httpx.Client:
     return httpx.Client(timeout=float(settings.WEBHOOK_TIMEOUT_SECONDS), follow_redirects=False)
 
@@ -374,7 +422,7 @@ def _deliver(event_id: int, client: httpx.Client) -> tuple[OutboxEvent, bool]:
     if claim is None:
         return event, False
     outcome = _post(claim, client)
-    return _record(claim, outcome), True
+    return outbox_record_attempt(event_id=claim.event_id, outcome=outcome), True
 
 
 def webhook_deliver(*, event_id: int) -> OutboxEvent:
@@ -389,15 +437,7 @@ def webhook_dispatch_due(*, limit: int = 500) -> int:
     """Send every pending event that is due, oldest first, up to ``limit``; return how many
     were attempted. Beat runs this every minute, so events whose queueing failed (the broker
     was down at commit) or whose retry has come due go out without anyone noticing."""
-    due_ids = list(
-        OutboxEvent.objects.filter(
-            channel=OutboxChannel.WEBHOOK,
-            status=OutboxStatus.PENDING,
-            next_attempt_at__lte=timezone.now(),
-        )
-        .order_by("next_attempt_at", "id")
-        .values_list("pk", flat=True)[:limit]
-    )
+    due_ids = outbox_due_ids(channel=OutboxChannel.WEBHOOK, limit=limit)
     attempted = 0
     with _client() as client:
         for event_id in due_ids:
@@ -411,24 +451,45 @@ def webhook_dispatch_due(*, limit: int = 500) -> int:
 
 @transaction.atomic
 def outbox_event_replay(*, event: OutboxEvent, actor: Actor) -> OutboxEvent:
-    """Send a dead-lettered event again from the start, for a manager of the partner's
-    programme; the delivery log keeps the earlier attempts."""
+    """Send a dead-lettered event again from the start: a webhook for a manager of the
+    partner's programme, a notification email for whoever sees it in the outbox list (a
+    manager of the programme of the case it is about). The delivery log keeps the earlier
+    attempts."""
     event = (
         OutboxEvent.objects.select_for_update(of=("self",))
         .select_related("partner", "endpoint")
         .get(pk=event.pk)
     )
-    partner, endpoint = event.partner, event.endpoint
-    if partner is None or endpoint is None:
-        raise DomainError("Only a webhook event can be replayed here.", code="not_a_webhook")
-    if not selectors.programmes_managed(user=actor).filter(pk=partner.programme_id).exists():
-        raise ActionNotAllowed("Only a manager of the partner's programme can replay its events.")
-    if event.status != OutboxStatus.DEAD:
-        raise DomainError("Only a dead-lettered event can be replayed.", code="not_dead_lettered")
-    if not endpoint.is_active:
-        raise DomainError(
-            "The webhook endpoint was removed; register it again first.", code="endpoint_removed"
-        )
+    queue: Callable[[list[int]], None] = _queue_delivery
+    if event.channel == OutboxChannel.EMAIL:
+        from .notifications import _queue_emails  # it builds on this module
+
+        if not selectors.outbox_event_list(user=actor).filter(pk=event.pk).exists():
+            raise ActionNotAllowed(
+                "Only a manager of the programme the email is about can replay it."
+            )
+        if event.status != OutboxStatus.DEAD:
+            raise DomainError(
+                "Only a dead-lettered event can be replayed.", code="not_dead_lettered"
+            )
+        queue = _queue_emails
+    else:
+        partner, endpoint = event.partner, event.endpoint
+        if partner is None or endpoint is None:
+            raise DomainError("Only a webhook event can be replayed here.", code="not_a_webhook")
+        if not selectors.programmes_managed(user=actor).filter(pk=partner.programme_id).exists():
+            raise ActionNotAllowed(
+                "Only a manager of the partner's programme can replay its events."
+            )
+        if event.status != OutboxStatus.DEAD:
+            raise DomainError(
+                "Only a dead-lettered event can be replayed.", code="not_dead_lettered"
+            )
+        if not endpoint.is_active:
+            raise DomainError(
+                "The webhook endpoint was removed; register it again first.",
+                code="endpoint_removed",
+            )
     previous_attempts = event.attempts
     event.status = OutboxStatus.PENDING
     event.attempts = 0
@@ -444,5 +505,5 @@ def outbox_event_replay(*, event: OutboxEvent, actor: Actor) -> OutboxEvent:
         detail={"topic": event.topic, "previous_attempts": previous_attempts},
     )
     event_ids = [event.pk]
-    transaction.on_commit(lambda: _queue_delivery(event_ids))
+    transaction.on_commit(lambda: queue(event_ids))
     return event

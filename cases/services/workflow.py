@@ -8,7 +8,6 @@ audit event in the same transaction as the stage change.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,15 +17,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases.models import (
+    DEFAULT_CADENCE,
     Approval,
     ApprovalKind,
     ApprovalStatus,
     Case,
     ClearanceStatus,
     IntakeRecord,
-    MonitoringContact,
     Outcome,
-    RiskLevel,
     ScreeningAssessment,
     ScreeningDecision,
     Stage,
@@ -38,6 +36,7 @@ from .audit import audit_record
 from .common import check_version, lock_case, require_roles
 from .consent import has_active_consent
 from .errors import TransitionNotAllowed
+from .monitoring import contacts_plan
 
 # A precondition returns None when met, or the sentence that says what is missing.
 Precondition = Callable[[Case], str | None]
@@ -149,10 +148,9 @@ MOVES: dict[tuple[Stage, Stage], Move] = {
     )
 }
 
-# Monitoring cadence by risk level until #6 makes it per-programme data: days between
-# contacts, and how far ahead the first planned contacts are generated.
-CONTACT_INTERVAL_DAYS = {RiskLevel.HIGH: 7, RiskLevel.MEDIUM: 14, RiskLevel.LOW: 30}
-FIRST_PLAN_HORIZON_DAYS = 90
+# Issue #6: the cadence is per-programme data now (cases.services.monitoring.cadence_for);
+# this is only the default interval, kept for the demo seeder that still reads it.
+CONTACT_INTERVAL_DAYS = {level: values[0] for level, values in DEFAULT_CADENCE.items()}
 
 
 def move_refusals(case: Case, target: str, *, reason: str = "") -> list[str]:
@@ -181,20 +179,6 @@ def move_options(case: Case) -> dict[str, list[str]]:
         for (source, target) in MOVES
         if source == case.stage
     }
-
-
-def _plan_first_contacts(case: Case, *, start: datetime.date) -> list[MonitoringContact]:
-    interval = CONTACT_INTERVAL_DAYS[RiskLevel(case.risk_level)]
-    already_planned = MonitoringContact.objects.filter(
-        case=case, outcome="planned", planned_date__gte=start
-    ).exists()
-    if already_planned:
-        return []
-    contacts = [
-        MonitoringContact(case=case, planned_date=start + datetime.timedelta(days=offset))
-        for offset in range(interval, FIRST_PLAN_HORIZON_DAYS + 1, interval)
-    ]
-    return MonitoringContact.objects.bulk_create(contacts)
 
 
 @transaction.atomic
@@ -249,9 +233,13 @@ def case_transition(
         by=actor,
         reason=reason,
     )
-    planned = []
-    if to_stage == Stage.MONITORING:
-        planned = _plan_first_contacts(case, start=now.date())
+    planned = 0
+    if Stage.MONITORING in (from_stage, to_stage):
+        # Issue #6: plan the contacts on entering monitoring; drop the untouched future ones
+        # on leaving it.
+        planned = contacts_plan(
+            case, today=timezone.localdate(now), actor=actor, reason="stage"
+        ).created
     audit_record(
         actor=actor,
         action="case.transition",
@@ -263,7 +251,7 @@ def case_transition(
             "from": from_stage,
             "to": to_stage,
             "outcome": case.outcome,
-            "planned_contacts": len(planned),
+            "planned_contacts": planned,
         },
     )
     return transition

@@ -17,5 +17,8 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     def supervises() -> bool:
         return selectors.supervised_teams(user=user).exists()
 
+    def unread_notifications() -> int:
+        return selectors.notification_unread_count(user=user)
+
     # Lazy: pages that never render the navigation pay no query.
-    return {"nav_supervises": supervises}
+    return {"nav_supervises": supervises, "nav_unread_notifications": unread_notifications}

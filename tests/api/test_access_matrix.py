@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -29,7 +30,10 @@ from cases.models import (
     ApprovalStatus,
     Benchmark,
     ConsentScope,
+    FailedTask,
     Incident,
+    Notification,
+    NotificationKind,
     OutboxEvent,
     OutboxStatus,
     PlanGoal,
@@ -38,11 +42,13 @@ from cases.models import (
     ReintegrationPlan,
     Stage,
     SupportProvision,
+    SurveyQuestion,
     TargetProfile,
     ThreatContext,
     TrainingEnrolment,
     WebhookEndpoint,
 )
+from cases.selectors import survey_questions_for_programme
 from cases.services.cases import returnee_set_identity_indexes
 from cases.services.keys import staff_token_issue
 
@@ -75,6 +81,8 @@ SCOPES = ("in_scope", "out_of_scope")
 CASE_READERS = frozenset({"alice", "carol", "mona"})
 APPROVERS = frozenset({"carol", "mona"})
 OUTBOX_READERS = frozenset({"mona"})
+# Dead letters of background tasks are system-wide: every programme manager sees them.
+FAILED_TASK_READERS = frozenset({"mona"})
 
 # Distinctive identity values: if one of them shows up in a response, something leaked.
 IN_SCOPE_IDENTITY = {
@@ -212,6 +220,11 @@ def build_scenario(world, partners):
     )
     inside.webhook, inside.event = dead_event(partner_x)
     outside.webhook, outside.event = dead_event(partner_s)
+    inside.failed_task = FailedTask.objects.create(
+        task_name="cases.monitoring_plan", task_id="matrix-1", error="OperationalError"
+    )
+    # Nothing is out of a manager's scope among dead letters: an unknown uuid stands in.
+    outside.failed_task = SimpleNamespace(uuid=uuid.uuid4())
     for side, programme in ((inside, world.north), (outside, world.south)):
         side.programme = programme
         side.benchmark = Benchmark.objects.create(
@@ -231,6 +244,31 @@ def build_scenario(world, partners):
         side.profile = TargetProfile.objects.create(
             programme=programme, name="Doctors", professions=["medicine"], source="Review"
         )
+        side.survey_question = SurveyQuestion.objects.create(
+            programme=programme,
+            code="matrix_question",
+            dimension="social",
+            texts={"en": "Matrix question"},
+            choices=[
+                {"value": "yes", "score": 1, "labels": {"en": "Yes"}},
+                {"value": "no", "score": 0, "labels": {"en": "No"}},
+            ],
+        )
+    own_notifications = {
+        persona: Notification.objects.create(
+            key=f"matrix:{persona}",
+            recipient=getattr(world, persona),
+            kind=NotificationKind.INCIDENT_RECORDED,
+            case=inside.case,
+        )
+        for persona in STAFF
+    }
+    outside.notification = Notification.objects.create(
+        key="matrix:xavier",
+        recipient=world.xavier,
+        kind=NotificationKind.INCIDENT_RECORDED,
+        case=outside.case,
+    )
     with transaction.atomic():
         outside.token = staff_token_issue(actor=world.xavier, name="xavier's script").key
         own_tokens = {
@@ -245,6 +283,7 @@ def build_scenario(world, partners):
         in_scope=inside,
         out_of_scope=outside,
         own_tokens=own_tokens,
+        own_notifications=own_notifications,
     )
 
 
@@ -307,6 +346,10 @@ def classify(path: str, method: str) -> Rule:
         return Rule("staff", everyone_staff, everyone_staff, "outbox")
     if path == "/api/v1/outbox/{uuid}/replay/":
         return Rule("staff", OUTBOX_READERS, OUTBOX_READERS)
+    if path == "/api/v1/failed-tasks/":
+        return Rule("staff", everyone_staff, everyone_staff, "failed_tasks")
+    if path == "/api/v1/failed-tasks/{uuid}/retry/":
+        return Rule("staff", FAILED_TASK_READERS, FAILED_TASK_READERS)
     if path in REFERENCE_LISTS:
         if method == "GET":
             return Rule("staff", everyone_staff, everyone_staff, REFERENCE_LISTS[path])
@@ -315,6 +358,12 @@ def classify(path: str, method: str) -> Rule:
     if REFERENCE_ITEM.match(path):
         actors = everyone_staff if method == "GET" else frozenset({"mona"})
         return Rule("staff", everyone_staff, actors)
+    if path == "/api/v1/survey-questions/":
+        # Everyone staff reads the questions of the programmes they work in.
+        return Rule("staff", everyone_staff, everyone_staff, "survey_questions")
+    if path == "/api/v1/me/":
+        # Every staff account may ask who it is; partners and anonymous callers may not.
+        return Rule("staff", everyone_staff, everyone_staff)
     if path == "/api/v1/competition/summary/":
         # Everyone staff may ask; the summary covers only the cases the caller may see.
         return Rule("staff", everyone_staff, everyone_staff)
@@ -322,6 +371,11 @@ def classify(path: str, method: str) -> Rule:
         return Rule("staff", everyone_staff, everyone_staff, "tokens" if method == "GET" else None)
     if path == "/api/v1/tokens/{uuid}/":
         # In scope is the caller's own token; anyone else's is out of scope.
+        return Rule("staff", everyone_staff, everyone_staff)
+    if path == "/api/v1/notifications/":
+        return Rule("staff", everyone_staff, everyone_staff, "notifications")
+    if path == "/api/v1/notifications/{uuid}/read/":
+        # In scope is the caller's own notification; anyone else's is out of scope.
         return Rule("staff", everyone_staff, everyone_staff)
     raise Unclassified(f"{method} {path}")
 
@@ -366,6 +420,8 @@ def _target(scenario, path: str, scope: str, persona: str) -> Any:
         return side.webhook
     if path.startswith("/api/v1/outbox/{uuid}/"):
         return side.event
+    if path.startswith("/api/v1/failed-tasks/{uuid}/"):
+        return side.failed_task
     reference = REFERENCE_ITEM.match(path)
     if reference:
         return getattr(side, REFERENCE_LISTS[f"/api/v1/competition/{reference['kind']}/"])
@@ -373,6 +429,10 @@ def _target(scenario, path: str, scope: str, persona: str) -> Any:
         if scope == "in_scope":
             return own_token(scenario, persona if persona in STAFF else "alice")
         return side.token
+    if path.startswith("/api/v1/notifications/{uuid}/"):
+        if scope == "in_scope":
+            return scenario.own_notifications[persona if persona in STAFF else "alice"]
+        return side.notification
     match = NESTED.match(path)
     if match:
         if match["name"] not in side.records:
@@ -444,6 +504,13 @@ def _body(scenario, path: str, method: str, scope: str) -> dict[str, Any] | None
             "scope": ["statistics"],
         },
         ("POST", "/api/v1/cases/{case_number}/consents/{uuid}/withdraw/"): None,
+        ("POST", "/api/v1/cases/{case_number}/surveys/"): {
+            "taken_on": today,
+            "answers": {
+                question.code: question.choices[0]["value"]
+                for question in survey_questions_for_programme(programme_id=side.case.programme_id)
+            },
+        },
         ("POST", "/api/v1/cases/{case_number}/approvals/"): {
             "kind": "closure",
             "outcome": "reintegrated",
@@ -460,6 +527,7 @@ def _body(scenario, path: str, method: str, scope: str) -> dict[str, Any] | None
             "reason": "Moved to Erbil"
         },
         ("POST", "/api/v1/outbox/{uuid}/replay/"): None,
+        ("POST", "/api/v1/failed-tasks/{uuid}/retry/"): None,
         ("POST", "/api/v1/tokens/"): {"name": "matrix"},
         ("POST", "/api/v1/competition/benchmarks/"): {
             "programme": str(side.programme.uuid),
@@ -488,6 +556,7 @@ def _body(scenario, path: str, method: str, scope: str) -> dict[str, Any] | None
         },
         ("POST", "/api/v1/competition/profiles/{uuid}/deactivate/"): None,
         ("DELETE", "/api/v1/tokens/{uuid}/"): None,
+        ("POST", "/api/v1/notifications/{uuid}/read/"): None,
         ("POST", "/api/v1/partner/referrals/{uuid}/accept/"): None,
         ("POST", "/api/v1/partner/referrals/{uuid}/decline/"): {"reason": "No places left"},
         ("POST", "/api/v1/partner/referrals/{uuid}/progress/"): {
@@ -525,6 +594,12 @@ def _listed(scenario, listing: str, scope: str, persona: str, data: Any) -> tupl
     if listing == "outbox":
         found = str(side.event.uuid) in [e["uuid"] for e in data["results"]]
         return found, in_scope and persona in OUTBOX_READERS
+    if listing == "failed_tasks":
+        found = str(side.failed_task.uuid) in [t["uuid"] for t in data["results"]]
+        return found, in_scope and persona in FAILED_TASK_READERS
+    if listing == "notifications":
+        note = scenario.own_notifications[persona] if in_scope else side.notification
+        return str(note.uuid) in [n["uuid"] for n in data["results"]], in_scope
     if listing == "tokens":
         token = own_token(scenario, persona) if in_scope else side.token
         return str(token.uuid) in [t["uuid"] for t in data["results"]], in_scope
@@ -535,6 +610,9 @@ def _listed(scenario, listing: str, scope: str, persona: str, data: Any) -> tupl
     if listing == "webhooks":
         found = str(side.webhook.uuid) in [w["uuid"] for w in data["results"]]
         return found, in_scope and persona == "partner_x"
+    if listing == "survey_questions":
+        found = str(side.survey_question.uuid) in [q["uuid"] for q in data]
+        return found, in_scope
     if listing in ("benchmark", "threat", "profile"):
         found = str(getattr(side, listing).uuid) in [r["uuid"] for r in data["results"]]
         return found, in_scope

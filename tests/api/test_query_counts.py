@@ -30,7 +30,10 @@ from cases.models import (
     ApprovalStatus,
     Benchmark,
     ConsentScope,
+    FailedTask,
     Incident,
+    Notification,
+    NotificationKind,
     OutboxEvent,
     OutboxStatus,
     PlanGoal,
@@ -39,6 +42,8 @@ from cases.models import (
     Stage,
     StageTransition,
     SupportProvision,
+    SurveyQuestion,
+    SurveyResponse,
     TargetProfile,
     ThreatContext,
     TrainingEnrolment,
@@ -123,6 +128,42 @@ def _outbox_event(ctx, i: int) -> None:
     )
 
 
+def _notification(ctx, i: int) -> None:
+    Notification.objects.create(
+        key=f"count:{i}",
+        recipient=ctx.world.alice,
+        kind=NotificationKind.CONTACT_MISSED,
+        case=ctx.case,
+        detail={"days_overdue": i},
+    )
+
+
+def _survey(ctx, i: int) -> None:
+    response = SurveyResponse.objects.create(
+        case=ctx.case,
+        taken_on=today(),
+        overall_score=50 + i % 50,
+        economic_score=40,
+        recorded_by=ctx.world.alice if i % 2 else ctx.world.carol,
+        contact=f.ContactFactory(case=ctx.case, outcome="met", actual_date=today()),
+    )
+    question = SurveyQuestion.objects.filter(programme=None).order_by("id")[i % 3]
+    response.answers.create(question=question, value=question.choices[0]["value"], score=1)
+
+
+def _survey_question(ctx, i: int) -> None:
+    SurveyQuestion.objects.create(
+        programme=ctx.world.north,
+        code=f"count_{i}",
+        dimension="social",
+        texts={"en": f"Question {i}"},
+        choices=[
+            {"value": "yes", "score": 1, "labels": {"en": "Yes"}},
+            {"value": "no", "score": 0, "labels": {"en": "No"}},
+        ],
+    )
+
+
 def _token(ctx, i: int) -> None:
     AccessKey.objects.create(
         kind=AccessKeyKind.STAFF,
@@ -198,8 +239,19 @@ SEEDERS: dict[str, tuple[str, Callable[[Any, int], Any]]] = {
             by=ctx.world.carol if i % 2 else ctx.world.alice,
         ),
     ),
+    "/api/v1/cases/{case_number}/surveys/": ("alice", _survey),
+    "/api/v1/survey-questions/": ("bob", _survey_question),
     "/api/v1/outbox/": ("mona", _outbox_event),
+    "/api/v1/failed-tasks/": (
+        "mona",
+        lambda ctx, i: FailedTask.objects.create(
+            task_name="cases.monitoring_plan",
+            task_id=f"query-count-{secrets.token_hex(6)}",
+            error="OperationalError",
+        ),
+    ),
     "/api/v1/tokens/": ("alice", _token),
+    "/api/v1/notifications/": ("alice", _notification),
     "/api/v1/partner/referrals/": ("partner_x", _partner_case),
     "/api/v1/partner/webhooks/": ("partner_x", _webhook),
     "/api/v1/competition/benchmarks/": (

@@ -167,6 +167,10 @@ def test_training_to_monitoring_plans_first_contacts_from_the_risk_level(
     world, make_case, risk, expected
 ):
     case = make_case(Stage.TRAINING, risk_level=risk)
+    # Issue #6: Mosul has the shipped example threat context (a tighter cadence); this test
+    # is about the regular one, so the person lives where no threat context is active.
+    case.returnee.current_district = "Tel Keppe"
+    case.returnee.save(update_fields=["current_district"])
     case_transition(actor=world.alice, case=case, to_stage=Stage.MONITORING)
     planned = MonitoringContact.objects.filter(case=case, outcome="planned")
     assert planned.count() == expected

@@ -44,6 +44,7 @@ from cases.services.errors import DomainError, StaleVersion, TransitionNotAllowe
 from cases.services.identity import identity_reveal
 
 from .common import add_domain_errors, staff_page, staff_user
+from .surveys import score_panel
 
 PROGRAMME_STAGES = (Stage.INTAKE, Stage.SCREENING, Stage.TRAINING, Stage.MONITORING)
 
@@ -303,7 +304,10 @@ def _panel(request: HttpRequest, case: Case, tab: str, today: datetime.date) -> 
     if tab == "support":
         return {"support": list(selectors.case_support_list(case=case))}
     if tab == "monitoring":
-        return {"contacts": list(selectors.case_contact_list(case=case, today=today))}
+        return {
+            "contacts": list(selectors.case_contact_list(case=case, today=today)),
+            **score_panel(case),  # the reintegration survey's scores over time
+        }
     if tab == "incidents":
         return {"incidents": list(selectors.case_incident_list(case=case))}
     if tab == "referrals":

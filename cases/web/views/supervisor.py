@@ -41,6 +41,7 @@ from cases.models import (
 from cases.services.approvals import approval_decide
 from cases.services.cases import case_assign
 from cases.services.errors import DomainError, StaleVersion
+from cases.services.surveys import drop_alert_points
 from cases.web import charts
 
 from .common import add_domain_errors, staff_page, staff_user
@@ -49,6 +50,7 @@ OPEN_STAGES = selectors.OPEN_STAGES
 TREND_PERIODS = (30, 90)
 OVERDUE_SHOWN = 25
 CASES_SHOWN = 200
+SCORE_DROPS_SHOWN = 25
 UNASSIGNED = "-"
 
 
@@ -258,6 +260,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "overdue_cases": overdue_cases[:OVERDUE_SHOWN],
         "overdue_more": len(overdue_cases) > OVERDUE_SHOWN,
         "approvals_waiting": selectors.approval_queue(user=user, teams=scope.teams).count(),
+        # The reintegration survey: cases whose latest score fell below the one before.
+        "score_drops": list(
+            selectors.survey_score_drops(user=user, teams=scope.teams)[:SCORE_DROPS_SHOWN]
+        ),
+        "score_drop_alert": drop_alert_points(),
         **_competition_context(cases.exclude(stage=Stage.CLOSED)),
         **_trend_context(request, scope, today),
     }
