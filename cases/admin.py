@@ -291,9 +291,15 @@ class ThreatContextAdmin(ProgrammeReferenceAdmin):
     readonly_fields = ["entered_by", "created_at"]
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Saved here as through the API: the cases in its districts are re-planned at once
+        and flagged when the change commits."""
+        from cases.services.monitoring import threat_context_changed
+
         if not change:
             obj.entered_by = _actor(request)
-        super().save_model(request, obj, form, change)
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            threat_context_changed(threat=obj, actor=_actor(request))
 
 
 @admin.register(TargetProfile)

@@ -78,3 +78,35 @@ def test_defaults_are_read_only_and_only_managers_add(client, admin_user, manage
     world.carol.save()
     client = verified_client(world.carol)  # a supervisor, not a manager
     assert client.get(reverse("admin:cases_threatcontext_add")).status_code == 403
+
+
+def test_a_threat_context_added_in_the_admin_flags_the_cases_in_its_districts(
+    manager, world, make_case, django_capture_on_commit_callbacks
+):
+    from cases.models import CaseFlag, Stage
+
+    case = make_case(Stage.MONITORING, team=world.team_c, caseworker=world.alice)
+    case.returnee.current_district = "Sinjar"
+    case.returnee.save()
+    elsewhere = make_case(Stage.MONITORING, team=world.team_a, caseworker=world.alice)
+    elsewhere.returnee.current_district = "Tel Keppe"
+    elsewhere.returnee.save()
+    client = verified_client(manager)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:cases_threatcontext_add"),
+            {
+                "programme": world.north.pk,
+                "districts": '["Sinjar"]',
+                "kind": "recruiter_activity",
+                "starts_on": datetime.date.today().isoformat(),
+                "source": "Field report",
+                "notes": "",
+            },
+        )
+
+    assert response.status_code == 302
+    threat = ThreatContext.objects.get(programme=world.north, kind="recruiter_activity")
+    flagged = set(CaseFlag.objects.filter(threat=threat).values_list("case_id", flat=True))
+    assert case.case_number in flagged and elsewhere.case_number not in flagged
