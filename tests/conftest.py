@@ -118,3 +118,17 @@ def pytest_report_header(config):
     database = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
     broker = "Redis" if os.environ.get("REDIS_URL") else "in-memory (eager Celery)"
     return f"database: {database}; cache and broker: {broker}"
+
+
+@pytest.fixture
+def eager_tasks():
+    """Tasks run in-process at call time for this test, with or without a broker: for tests
+    of what a task does once queued, not of the broker (tests/reliability/ has those)."""
+    from reintegration.celery import app
+
+    before = (app.conf.task_always_eager, app.conf.task_eager_propagates)
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    try:
+        yield app
+    finally:
+        app.conf.task_always_eager, app.conf.task_eager_propagates = before

@@ -226,7 +226,9 @@ def test_no_one_else_sees_or_replays_them(api, dead_email, persona):
     assert dead_email.status == OutboxStatus.DEAD
 
 
-def test_a_replayed_email_is_sent_once(api, dead_email, django_capture_on_commit_callbacks):
+def test_a_replayed_email_is_sent_once(
+    api, dead_email, django_capture_on_commit_callbacks, eager_tasks
+):
     with django_capture_on_commit_callbacks(execute=True):
         response = api("mona").post(f"/api/v1/outbox/{dead_email.uuid}/replay/")
 

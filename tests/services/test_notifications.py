@@ -317,7 +317,7 @@ def test_the_supervisor_who_records_an_incident_is_not_told_about_it(world):
 
 
 def test_an_incident_email_goes_out_when_the_change_commits(
-    world, django_capture_on_commit_callbacks
+    world, django_capture_on_commit_callbacks, eager_tasks
 ):
     case = named_case(world)
     with django_capture_on_commit_callbacks(execute=True):
