@@ -81,7 +81,7 @@ def test_defaults_are_read_only_and_only_managers_add(client, admin_user, manage
 
 
 def test_a_threat_context_added_in_the_admin_flags_the_cases_in_its_districts(
-    manager, world, make_case, django_capture_on_commit_callbacks
+    manager, world, make_case, django_capture_on_commit_callbacks, eager_tasks
 ):
     from cases.models import CaseFlag, Stage
 
