@@ -39,6 +39,9 @@ def test_a_task_goes_through_redis_to_a_real_worker(transactional_db):
     for n in range(3):
         with transaction.atomic():
             audit_record(actor=None, action="probe", object_type="x", object_id=str(n))
+    # Other tests queue tasks (emails, flagging) on this Redis with no worker to run them;
+    # this worker must run only the task below.
+    app.control.purge()
     with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
         result = audit_verify_task.delay()
         assert result.get(timeout=30) == {"checked": 3, "first_broken_id": None}
