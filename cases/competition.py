@@ -11,14 +11,15 @@ equal. The findings rank cases for a supervisor's attention; nothing here change
 from __future__ import annotations
 
 import datetime
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_noop
 
 from cases.models import (
     COMPETES_WITH,
@@ -40,6 +41,56 @@ SPEED, OFFER, CONTACT, EXPOSURE = "speed", "offer", "contact", "exposure"
 HIGH, MEDIUM, LOW = "high", "medium", "low"
 SEVERITY_RANK = {HIGH: 3, MEDIUM: 2, LOW: 1}
 CRITICAL_PILLARS = frozenset({Pillar.SECURITY, Pillar.LIVELIHOOD})
+# The stages whose latest entry the rules measure from.
+ENTRY_STAGES = (Stage.SCREENING, Stage.TRAINING, Stage.MONITORING)
+
+
+class Lowered:
+    """A label shown in lower case inside a sentence, translated only when the sentence is."""
+
+    __slots__ = ("label",)
+
+    def __init__(self, label: Any) -> None:
+        self.label = label
+
+    def __str__(self) -> str:
+        return str(self.label).lower()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Lowered) and str(self.label) == str(other.label)
+
+    def __hash__(self) -> int:
+        return hash(str(self.label))
+
+
+class Say:
+    """A finding's sentence, put into words (in the reader's language) only when read.
+
+    A summary of 100,000 cases ranks every case on codes and severities but reads the
+    sentences of a handful: translating them all cost two thirds of its time."""
+
+    __slots__ = ("params", "template")
+
+    def __init__(self, template: str, params: dict[str, Any]) -> None:
+        self.template = template
+        self.params = params
+
+    def __str__(self) -> str:
+        return gettext(self.template) % {
+            key: str(value) if isinstance(value, Lowered | Promise) else value
+            for key, value in self.params.items()
+        }
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Say):
+            return (self.template, self.params) == (other.template, other.params)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.template)
+
+    def __repr__(self) -> str:
+        return f"Say({self.template!r})"
 
 
 @dataclass(frozen=True)
@@ -49,8 +100,13 @@ class Finding:
     competing_stage: str
     severity: str
     code: str
-    sentence: str
+    say: Say = field(repr=False)
     evidence: dict[str, Any] = field(default_factory=dict, compare=True, hash=False)
+
+    @property
+    def sentence(self) -> str:
+        """Why, in plain language and the active language."""
+        return str(self.say)
 
 
 @dataclass(frozen=True)
@@ -59,6 +115,7 @@ class CaseFacts:
 
     case_number: str
     programme_id: int
+    team_id: int
     stage: str
     district: str
     profession: str
@@ -144,15 +201,17 @@ def _speed(facts: CaseFacts, ref: ReferenceData, today: datetime.date) -> list[F
                     CompetingStage.REPENTANCE,
                     _severity(days, repentance.days_to_reach),
                     "speed.intake",
-                    _(
-                        "Intake came %(days)s days after return, %(behind)s days behind the "
-                        "group's repentance registration (%(benchmark)s days)."
-                    )
-                    % {
-                        "days": days,
-                        "behind": days - repentance.days_to_reach,
-                        "benchmark": repentance.days_to_reach,
-                    },
+                    Say(
+                        gettext_noop(
+                            "Intake came %(days)s days after return, %(behind)s days behind the "
+                            "group's repentance registration (%(benchmark)s days)."
+                        ),
+                        {
+                            "days": days,
+                            "behind": days - repentance.days_to_reach,
+                            "benchmark": repentance.days_to_reach,
+                        },
+                    ),
                     {
                         "days": days,
                         "benchmark_days": repentance.days_to_reach,
@@ -187,16 +246,18 @@ def _speed(facts: CaseFacts, ref: ReferenceData, today: datetime.date) -> list[F
                         CompetingStage.SHARIA_INSTITUTE,
                         _severity(days, institute.days_in_stage),
                         f"speed.{stage}",
-                        _(
-                            "%(stage)s has taken %(days)s days, %(behind)s more than the "
-                            "group's Shari'a Institute processing (%(benchmark)s days)."
-                        )
-                        % {
-                            "stage": Stage(stage).label,
-                            "days": days,
-                            "behind": days - institute.days_in_stage,
-                            "benchmark": institute.days_in_stage,
-                        },
+                        Say(
+                            gettext_noop(
+                                "%(stage)s has taken %(days)s days, %(behind)s more than the "
+                                "group's Shari'a Institute processing (%(benchmark)s days)."
+                            ),
+                            {
+                                "stage": Stage(stage).label,
+                                "days": days,
+                                "behind": days - institute.days_in_stage,
+                                "benchmark": institute.days_in_stage,
+                            },
+                        ),
                         {
                             "days": days,
                             "benchmark_days": institute.days_in_stage,
@@ -233,15 +294,17 @@ def _offer(facts: CaseFacts, ref: ReferenceData, today: datetime.date) -> list[F
                     competing,
                     HIGH if pillar in CRITICAL_PILLARS and late else MEDIUM,
                     f"offer.{pillar}",
-                    _(
-                        "No %(pillar)s support %(days)s days after intake; the group offers "
-                        "it at %(competing)s."
-                    )
-                    % {
-                        "pillar": Pillar(pillar).label.lower(),
-                        "days": since if since is not None else "?",
-                        "competing": CompetingStage(competing).label,
-                    },
+                    Say(
+                        gettext_noop(
+                            "No %(pillar)s support %(days)s days after intake; the group offers "
+                            "it at %(competing)s."
+                        ),
+                        {
+                            "pillar": Lowered(Pillar(pillar).label),
+                            "days": since if since is not None else "?",
+                            "competing": CompetingStage(competing).label,
+                        },
+                    ),
                     {
                         "pillar": pillar,
                         "days_since_intake": since,
@@ -267,15 +330,17 @@ def _contact(facts: CaseFacts, ref: ReferenceData) -> list[Finding]:
                     CompetingStage.MONITORING,
                     HIGH if facts.contacts_met_30 == 0 else MEDIUM,
                     "contact.shortfall",
-                    _(
-                        "%(met)s contacts kept in the last 30 days (%(met90)s in 90); the group "
-                        "keeps about %(expected)s a month."
-                    )
-                    % {
-                        "met": facts.contacts_met_30,
-                        "met90": facts.contacts_met_90,
-                        "expected": f"{expected:g}",
-                    },
+                    Say(
+                        gettext_noop(
+                            "%(met)s contacts kept in the last 30 days (%(met90)s in 90); "
+                            "the group keeps about %(expected)s a month."
+                        ),
+                        {
+                            "met": facts.contacts_met_30,
+                            "met90": facts.contacts_met_90,
+                            "expected": f"{expected:g}",
+                        },
+                    ),
                     {
                         "met_30": facts.contacts_met_30,
                         "met_90": facts.contacts_met_90,
@@ -292,8 +357,10 @@ def _contact(facts: CaseFacts, ref: ReferenceData) -> list[Finding]:
                 CompetingStage.MONITORING,
                 HIGH if facts.contacts_missed >= 2 else MEDIUM,
                 "contact.missed",
-                _("%(missed)s planned contacts missed or overdue.")
-                % {"missed": facts.contacts_missed},
+                Say(
+                    gettext_noop("%(missed)s planned contacts missed or overdue."),
+                    {"missed": facts.contacts_missed},
+                ),
                 {"missed": facts.contacts_missed},
             )
         )
@@ -319,8 +386,10 @@ def _exposure(facts: CaseFacts, ref: ReferenceData) -> list[Finding]:
                     competing,
                     MEDIUM,
                     "exposure.profile",
-                    _("Matches a profile the group targets: %(profile)s (%(why)s).")
-                    % {"profile": profile.name, "why": ", ".join(reasons)},
+                    Say(
+                        gettext_noop("Matches a profile the group targets: %(profile)s (%(why)s)."),
+                        {"profile": profile.name, "why": ", ".join(reasons)},
+                    ),
                     {"profile": str(profile.uuid), "matched": reasons},
                 )
             )
@@ -333,8 +402,12 @@ def _exposure(facts: CaseFacts, ref: ReferenceData) -> list[Finding]:
                     competing,
                     HIGH,
                     f"exposure.{threat.kind}",
-                    _("Lives in %(district)s, where a threat context is active: %(kind)s.")
-                    % {"district": facts.district, "kind": threat.get_kind_display()},
+                    Say(
+                        gettext_noop(
+                            "Lives in %(district)s, where a threat context is active: %(kind)s."
+                        ),
+                        {"district": facts.district, "kind": ThreatKind(threat.kind).label},
+                    ),
                     {
                         "threat_context": str(threat.uuid),
                         "district": facts.district,
@@ -372,13 +445,14 @@ def facts_for_case(case: Case, *, today: datetime.date) -> CaseFacts:
     """One case's facts through its related records (a handful of small queries)."""
     intake = getattr(case, "intake", None)
     entered: dict[str, datetime.date | None] = {}
-    for stage in (Stage.SCREENING, Stage.TRAINING, Stage.MONITORING):
+    for stage in ENTRY_STAGES:
         latest = case.transitions.filter(to_stage=stage).order_by("-at").first()
         entered[stage] = _date(latest.at) if latest else None
     contacts = list(case.contacts.all())
     return CaseFacts(
         case_number=case.case_number,
         programme_id=case.programme_id,
+        team_id=case.team_id,
         stage=case.stage,
         district=case.returnee.current_district,
         profession=case.returnee.profession,
@@ -426,90 +500,89 @@ def case_competition(case: Case, *, today: datetime.date | None = None) -> list[
 # --- a whole caseload -------------------------------------------------------------------------
 
 
-def _latest_entry(stage: str) -> Subquery:
-    return Subquery(
-        StageTransition.objects.filter(case=OuterRef("pk"), to_stage=stage)
-        .order_by("-at")
-        .values("at")[:1]
-    )
-
-
-def _count(queryset: QuerySet[Any]) -> Coalesce:
-    counted = queryset.order_by().values("case").annotate(n=Count("id")).values("n")
-    return Coalesce(Subquery(counted), 0)
-
-
 def caseload_facts(cases: QuerySet[Case], *, today: datetime.date) -> list[CaseFacts]:
-    """Every case's facts in one query (subqueries per column, not per case)."""
-    contacts = MonitoringContact.objects.filter(case=OuterRef("pk"))
-    met = contacts.filter(outcome=ContactOutcome.MET, actual_date__lte=today)
-    pillars = {
-        pillar: Exists(SupportProvision.objects.filter(case=OuterRef("pk"), pillar=pillar))
-        for pillar in Pillar.values
-    }
-    rows = cases.order_by().annotate(
-        f_return_date=F("intake__return_date"),
-        f_intake_date=F("intake__intake_date"),
-        f_screening=_latest_entry(Stage.SCREENING),
-        f_training=_latest_entry(Stage.TRAINING),
-        f_monitoring=_latest_entry(Stage.MONITORING),
-        f_met_30=_count(met.filter(actual_date__gte=today - datetime.timedelta(days=30))),
-        f_met_90=_count(met.filter(actual_date__gte=today - datetime.timedelta(days=90))),
-        f_missed=_count(
-            contacts.filter(
-                Q(outcome=ContactOutcome.MISSED)
-                | Q(outcome=ContactOutcome.PLANNED, planned_date__lt=today)
-            )
-        ),
-        **{f"f_has_{pillar}": condition for pillar, condition in pillars.items()},
-    )
-    values = rows.values(
+    """Every case's facts in four queries, whatever the caseload: the cases themselves, then
+    one grouped aggregate each over their stage moves, monitoring contacts and support, joined
+    here by case number. (Correlated subqueries per column would ask the database for six
+    lookups per case: at 100,000 cases that was four times slower.)"""
+    ids = cases.order_by().values("pk")
+    rows = cases.order_by().values_list(
         "case_number",
         "programme_id",
+        "team_id",
         "stage",
         "returnee__current_district",
         "returnee__profession",
         "returnee__former_role",
         "returnee__detention_history",
-        "f_return_date",
-        "f_intake_date",
-        "f_screening",
-        "f_training",
-        "f_monitoring",
-        "f_met_30",
-        "f_met_90",
-        "f_missed",
-        *[f"f_has_{pillar}" for pillar in Pillar.values],
+        "intake__return_date",
+        "intake__intake_date",
     )
-    return [
-        CaseFacts(
-            case_number=row["case_number"],
-            programme_id=row["programme_id"],
-            stage=row["stage"],
-            district=row["returnee__current_district"],
-            profession=row["returnee__profession"],
-            former_role=row["returnee__former_role"],
-            detention_history=row["returnee__detention_history"],
-            return_date=row["f_return_date"],
-            intake_date=row["f_intake_date"],
-            entered={
-                Stage.SCREENING: _date(row["f_screening"]),
-                Stage.TRAINING: _date(row["f_training"]),
-                Stage.MONITORING: _date(row["f_monitoring"]),
-            },
-            pillars_received=frozenset(p for p in Pillar.values if row[f"f_has_{p}"]),
-            contacts_met_30=row["f_met_30"],
-            contacts_met_90=row["f_met_90"],
-            contacts_missed=row["f_missed"],
+    entered: dict[str, dict[str, datetime.date | None]] = defaultdict(dict)
+    for number, stage, at in (
+        StageTransition.objects.filter(case__in=ids, to_stage__in=ENTRY_STAGES)
+        .order_by()
+        .values_list("case_id", "to_stage")
+        .annotate(latest=Max("at"))
+    ):
+        entered[number][stage] = _date(at)
+    since_30 = today - datetime.timedelta(days=30)
+    since_90 = today - datetime.timedelta(days=90)
+    met = Q(outcome=ContactOutcome.MET, actual_date__lte=today)
+    missed = Q(outcome=ContactOutcome.MISSED) | Q(
+        outcome=ContactOutcome.PLANNED, planned_date__lt=today
+    )
+    contacts = {
+        number: (met_30, met_90, missed_n)
+        for number, met_30, met_90, missed_n in MonitoringContact.objects.filter(case__in=ids)
+        .filter((met & Q(actual_date__gte=since_90)) | missed)
+        .order_by()
+        .values_list("case_id")
+        .annotate(
+            met_30=Count("id", filter=met & Q(actual_date__gte=since_30)),
+            met_90=Count("id", filter=met & Q(actual_date__gte=since_90)),
+            missed=Count("id", filter=missed),
         )
-        for row in values.iterator(chunk_size=2000)
-    ]
+    }
+    pillars: dict[str, set[str]] = defaultdict(set)
+    for number, pillar in (
+        SupportProvision.objects.filter(case__in=ids)
+        .order_by()
+        .values_list("case_id", "pillar")
+        .distinct()
+    ):
+        pillars[number].add(pillar)
+    out = []
+    for row in rows.iterator(chunk_size=5000):
+        number = row[0]
+        met_30, met_90, missed_n = contacts.get(number, (0, 0, 0))
+        moves = entered.get(number, {})
+        out.append(
+            CaseFacts(
+                case_number=number,
+                programme_id=row[1],
+                team_id=row[2],
+                stage=row[3],
+                district=row[4],
+                profession=row[5],
+                former_role=row[6],
+                detention_history=row[7],
+                return_date=row[8],
+                intake_date=row[9],
+                entered={stage: moves.get(stage) for stage in ENTRY_STAGES},
+                pillars_received=frozenset(pillars.get(number, ())),
+                contacts_met_30=met_30,
+                contacts_met_90=met_90,
+                contacts_missed=missed_n,
+            )
+        )
+    return out
 
 
 def caseload_competition(
     cases: QuerySet[Case], *, today: datetime.date | None = None
 ) -> dict[str, list[Finding]]:
-    """Findings for every case in ``cases`` (already scoped by the selectors): four queries
+    """Findings for every case in ``cases`` (already scoped by the selectors): seven queries
     whatever the caseload's size."""
     today = today or timezone.localdate()
     facts = caseload_facts(cases, today=today)
@@ -559,6 +632,9 @@ class CompetitionSummary:
     today: datetime.date
     cases: int
     stages: list[StageSummary]
+    # When the figures were computed: a large caseload's summary is served from a cache that
+    # a background job refreshes (cases/services/summaries.py).
+    computed_at: datetime.datetime | None = None
 
 
 def _median(values: list[int]) -> float | None:
@@ -593,7 +669,7 @@ def competition_summary(
 ) -> CompetitionSummary:
     """Per programme stage, over ``cases`` (already scoped by the selectors): how many cases,
     median days against the benchmark, the share missing each pillar, contact shortfalls,
-    exposure counts and the cases to look at first. Four queries, whatever the caseload."""
+    exposure counts and the cases to look at first. Seven queries, whatever the caseload."""
     today = today or timezone.localdate()
     facts = caseload_facts(cases, today=today)
     refs = reference_data({f.programme_id for f in facts}, on=today)
@@ -609,45 +685,66 @@ def summary_from_facts(
 ) -> CompetitionSummary:
     """The summary of facts already gathered (no queries): lets a caller gather a whole
     caseload once and summarise it in parts, e.g. per team."""
+    return summary_from_findings(
+        (
+            (one, findings_for(one, refs[one.programme_id], today))
+            for one in facts
+            if one.stage in SUMMARY_STAGES
+        ),
+        refs,
+        today=today,
+        top=top,
+    )
+
+
+def summary_from_findings(
+    rows: Iterable[tuple[CaseFacts, list[Finding]]],
+    refs: dict[int, ReferenceData],
+    *,
+    today: datetime.date,
+    top: int = TOP_CASES,
+) -> CompetitionSummary:
+    """The summary of cases whose findings are already known: a caller summarising one
+    caseload several ways (per programme, per team) applies the rules once per case."""
     by_stage: dict[str, list[tuple[CaseFacts, list[Finding]]]] = {s: [] for s in SUMMARY_STAGES}
-    for one in facts:
+    for one, found in rows:
         if one.stage in by_stage:
-            by_stage[one.stage].append((one, findings_for(one, refs[one.programme_id], today)))
+            by_stage[one.stage].append((one, found))
     stages = []
-    for stage, rows in by_stage.items():
+    threat_codes = frozenset(f"exposure.{kind}" for kind in ThreatKind.values)
+    for stage, staged in by_stage.items():
         days, benchmark_days = [], []
-        for one, _findings in rows:
+        having: Counter[str] = Counter()
+        for one, found in staged:
             actual, benchmark = _stage_days(one, refs[one.programme_id], today)
             if actual is not None:
                 days.append(actual)
             if benchmark is not None:
                 benchmark_days.append(benchmark)
-
-        def having(prefix: str, found: list[tuple[CaseFacts, list[Finding]]] = rows) -> int:
-            return sum(1 for _one, fs in found if any(x.code.startswith(prefix) for x in fs))
-
-        threat_codes = tuple(f"exposure.{kind}" for kind in ThreatKind.values)
+            codes = {x.code for x in found}
+            having.update(codes)  # each code once per case: "cases having it"
+            if codes & threat_codes:
+                having["exposure.threat"] += 1
         ranked = sorted(
-            ((attention_score(fs), one.case_number, fs) for one, fs in rows if fs),
+            ((attention_score(fs), one.case_number, fs) for one, fs in staged if fs),
             key=lambda item: (-item[0], item[1]),
         )[:top]
+        size = len(staged)
         stages.append(
             StageSummary(
                 stage=stage,
                 competing_stage=COMPETES_WITH[stage],
-                cases=len(rows),
+                cases=size,
                 median_days=_median(days),
                 benchmark_days=_median(benchmark_days),
                 pillar_missing_share={
-                    pillar: round(having(f"offer.{pillar}") / len(rows), 3) if rows else 0.0
+                    pillar: round(having[f"offer.{pillar}"] / size, 3) if size else 0.0
                     for pillar in Pillar.values
                 },
-                contact_shortfall=having("contact.shortfall"),
-                contacts_missed=having("contact.missed"),
-                exposure_profile=having("exposure.profile"),
-                exposure_threat=sum(
-                    1 for _one, fs in rows if any(x.code in threat_codes for x in fs)
-                ),
+                contact_shortfall=having["contact.shortfall"],
+                contacts_missed=having["contact.missed"],
+                exposure_profile=having["exposure.profile"],
+                exposure_threat=having["exposure.threat"],
                 top_cases=[
                     CaseAttention(
                         case_number=number,

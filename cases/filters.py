@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import django_filters
-from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
+import datetime
+from typing import Any
 
-from cases.models import Case, MonitoringContact, RiskLevel, Stage
+import django_filters
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+
+from cases.models import Case, MonitoringContact, RiskLevel, Stage, Team
 
 
 def overdue_contacts() -> QuerySet[MonitoringContact]:
@@ -16,22 +22,54 @@ def overdue_contacts() -> QuerySet[MonitoringContact]:
     )
 
 
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time compared in UTC. Python accepts offsets up to ±23:59, PostgreSQL
+    only up to ±15:59; converting first keeps a far-flung offset a valid filter, not a 500."""
+
+    def filter(self, qs: QuerySet[Any], value: datetime.datetime | None) -> QuerySet[Any]:
+        if value is not None and timezone.is_aware(value):
+            value = value.astimezone(datetime.UTC)
+        filtered: QuerySet[Any] = super().filter(qs, value)
+        return filtered
+
+
+@extend_schema_field(OpenApiTypes.UUID)
+class UUIDFilterBy(django_filters.UUIDFilter):
+    """A uuid filter with its own method, still documented as a uuid in the schema."""
+
+
+def _id_of(queryset: QuerySet[Any]) -> Subquery:
+    """The id of the one row ``queryset`` names, as a scalar subquery: the database resolves it
+    once, then filters the cases by id on an index, instead of joining every case to the table
+    that holds the name (at 100,000 cases the join reads the whole caseload)."""
+    return Subquery(queryset.values("id")[:1])
+
+
 class CaseFilterSet(django_filters.FilterSet):
-    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices)
-    risk_level = django_filters.MultipleChoiceFilter(choices=RiskLevel.choices)
-    team = django_filters.UUIDFilter(field_name="team__uuid")
-    caseworker = django_filters.CharFilter(field_name="caseworker__username")
+    # ``distinct=False``: one case has one stage and one risk level, so no duplicate rows to
+    # remove, and SELECT DISTINCT over the list's columns (ciphertext included) is costly.
+    stage = django_filters.MultipleChoiceFilter(choices=Stage.choices, distinct=False)
+    risk_level = django_filters.MultipleChoiceFilter(choices=RiskLevel.choices, distinct=False)
+    team = UUIDFilterBy(method="filter_team", label="Team uuid")
+    caseworker = django_filters.CharFilter(method="filter_caseworker", label="Caseworker username")
     district = django_filters.CharFilter(field_name="returnee__current_district")
     overdue = django_filters.BooleanFilter(method="filter_overdue", label="Has overdue contacts")
-    opened_after = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
-    closed_after = django_filters.IsoDateTimeFilter(field_name="closed_at", lookup_expr="gte")
-    closed_before = django_filters.IsoDateTimeFilter(field_name="closed_at", lookup_expr="lt")
+    opened_after = UTCDateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = UTCDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    closed_after = UTCDateTimeFilter(field_name="closed_at", lookup_expr="gte")
+    closed_before = UTCDateTimeFilter(field_name="closed_at", lookup_expr="lt")
     case_number = django_filters.CharFilter(method="filter_case_number", label="Case number")
 
     class Meta:
         model = Case
         fields: list[str] = []
+
+    def filter_team(self, queryset: QuerySet[Case], name: str, value: Any) -> QuerySet[Case]:
+        return queryset.filter(team_id=_id_of(Team.objects.filter(uuid=value)))
+
+    def filter_caseworker(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
+        users = get_user_model().objects.filter(username=value)
+        return queryset.filter(caseworker_id=_id_of(users))
 
     def filter_overdue(self, queryset: QuerySet[Case], name: str, value: bool) -> QuerySet[Case]:
         condition = Exists(overdue_contacts())

@@ -113,7 +113,9 @@ def case_list(*, user: Viewer | None) -> QuerySet[Case]:
 
 def case_list_with_summary(*, user: Viewer | None) -> QuerySet[Case]:
     """``case_list`` with what list pages show beside each case, in the same query: team,
-    caseworker, profile, and the count of overdue planned contacts."""
+    caseworker, profile, and the count of overdue planned contacts. The person's identity
+    columns and blind indexes are not loaded: lists never show them, and decrypting a page of
+    them would cost more than the rest of the request."""
     overdue = (
         MonitoringContact.objects.filter(
             case=OuterRef("pk"), outcome="planned", planned_date__lt=timezone.now().date()
@@ -126,8 +128,16 @@ def case_list_with_summary(*, user: Viewer | None) -> QuerySet[Case]:
     return (
         case_list(user=user)
         .select_related("team", "programme", "caseworker", "returnee")
+        .defer(*_IDENTITY_COLUMNS)
         .annotate(overdue_contacts=Coalesce(Subquery(overdue), 0))
     )
+
+
+_IDENTITY_COLUMNS = (
+    *(f"returnee__{name}" for name in IDENTITY_FIELDS),
+    "returnee__national_id_index",
+    "returnee__phone_index",
+)
 
 
 def case_get(*, user: Viewer | None, case_number: str, for_update: bool = False) -> Case:
@@ -161,7 +171,13 @@ def can_approve(*, user: Viewer | None, case: Case) -> bool:
 
 
 def teams_for_case_creation(*, user: Viewer | None) -> QuerySet[Team]:
-    """Teams in which ``user`` may open a case."""
+    """Teams in which ``user`` may open a case: those whose cases they see."""
+    return case_teams(user=user)
+
+
+def case_teams(*, user: Viewer | None) -> QuerySet[Team]:
+    """Teams whose cases ``user`` may see: ``case_list``'s rule, by team (a case's programme
+    is its team's, set when the case opens and never changed)."""
     if not _is_active_user(user):
         return Team.objects.none()
     team_ids = _memberships(user, {Role.CASEWORKER, Role.SUPERVISOR}).values("team_id")
@@ -268,11 +284,10 @@ def case_file_get(*, user: Viewer | None, case_number: str) -> Case:
     """One case with what its file's header shows (team, caseworker, intake) in one query, or
     ``Http404``. The person's identity columns are not even loaded: they are read only through
     the audited reveal."""
-    identity = [f"returnee__{name}" for name in IDENTITY_FIELDS]
     queryset = (
         case_list(user=user)
         .select_related("returnee", "programme", "team__site", "caseworker", "intake")
-        .defer(*identity, "returnee__national_id_index", "returnee__phone_index")
+        .defer(*_IDENTITY_COLUMNS)
     )
     try:
         return queryset.get(case_number=case_number)
@@ -476,12 +491,16 @@ def overdue_contact_cases(
     """Open supervised cases with planned contacts past their date, oldest overdue first, each
     with ``overdue_contacts`` (how many) and ``oldest_overdue`` (the earliest planned date)."""
     today = today or timezone.localdate()
+    # Narrow to the cases with an overdue contact first (a semi-join on the partial index of
+    # planned contacts), so the per-case counts run for those few, not the whole caseload.
+    overdue = _overdue_contacts(today).filter(case=OuterRef("pk"))
     return (
         with_overdue_contacts(
-            supervised_case_list(user=user, teams=teams).exclude(stage=Stage.CLOSED),
+            supervised_case_list(user=user, teams=teams)
+            .exclude(stage=Stage.CLOSED)
+            .filter(Exists(overdue)),
             today=today,
         )
-        .filter(Q(overdue_contacts__gt=0))
         .select_related("team", "caseworker")
         .order_by(F("oldest_overdue").asc(), "case_number")
     )
@@ -713,8 +732,7 @@ def caseload_list(*, user: Viewer | None, mine: bool = True) -> QuerySet[Case]:
     last), then the longest in their stage first. Identity columns are not even loaded."""
     if not _is_active_user(user):
         return Case.objects.none()
-    identity = [f"returnee__{name}" for name in IDENTITY_FIELDS]
-    queryset = case_list_with_summary(user=user).defer(*identity)
+    queryset = case_list_with_summary(user=user)
     if mine:
         queryset = queryset.filter(caseworker_id=user.id)
     next_contact = (

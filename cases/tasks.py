@@ -20,6 +20,7 @@ from cases import context
 from cases.services.audit import audit_verify
 from cases.services.competition import competition_snapshot_take
 from cases.services.identity import identity_reencrypt
+from cases.services.summaries import competition_summaries_warm
 from cases.services.webhooks import webhook_deliver, webhook_dispatch_due
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,13 @@ def competition_snapshot_task() -> int:
     """Store today's per-team competition summary (scheduled nightly by beat)."""
     with context.bound(request_id=f"task-{competition_snapshot_task.request.id or 'eager'}"):
         return competition_snapshot_take()
+
+
+@shared_task(base=ReliableTask, name="cases.competition_summaries_warm")
+def competition_summaries_warm_task() -> int:
+    """Refresh the cached competition summaries of large caseloads (beat, every few minutes)."""
+    with context.bound(request_id=f"task-{competition_summaries_warm_task.request.id or 'eager'}"):
+        return competition_summaries_warm()
 
 
 # --- post-release monitoring (issue #6) ----------------------------------------------------

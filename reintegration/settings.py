@@ -225,6 +225,12 @@ CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT",
 # long; the outbox dispatcher runs every minute and beat records its runs every few minutes.
 CELERY_BEAT_STALE_AFTER_SECONDS = env.int("CELERY_BEAT_STALE_AFTER_SECONDS", default=15 * 60)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The competition summary of a large caseload (this many open cases or more) is served from
+# the cache, refreshed by beat every WARM seconds and kept for CACHE seconds (longer, so a
+# late refresh never leaves it cold). Smaller caseloads are always computed live.
+COMPETITION_SUMMARY_CACHE_MIN_CASES = env.int("COMPETITION_SUMMARY_CACHE_MIN_CASES", default=1000)
+COMPETITION_SUMMARY_WARM_SECONDS = env.int("COMPETITION_SUMMARY_WARM_SECONDS", default=5 * 60)
+COMPETITION_SUMMARY_CACHE_SECONDS = env.int("COMPETITION_SUMMARY_CACHE_SECONDS", default=20 * 60)
 # Installed into django-celery-beat's tables when beat starts; editable in the admin after.
 CELERY_BEAT_SCHEDULE = {
     "audit-verify-nightly": {
@@ -260,6 +266,10 @@ CELERY_BEAT_SCHEDULE = {
     "competition-snapshot-nightly": {
         "task": "cases.competition_snapshot",
         "schedule": crontab(hour=3, minute=0),
+    },
+    "competition-summaries-warm": {
+        "task": "cases.competition_summaries_warm",
+        "schedule": float(COMPETITION_SUMMARY_WARM_SECONDS),
     },
 }
 

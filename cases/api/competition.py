@@ -4,7 +4,6 @@ summary per programme stage, and the summary's CSV form (the views are in views.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 from collections.abc import Mapping
 from typing import Any
@@ -71,6 +70,12 @@ class CompetitionSummarySerializer(serializers.Serializer[CompetitionSummary]):
     today = serializers.DateField()
     cases = serializers.IntegerField()
     stages = StageSummarySerializer(many=True)
+    computed_at = serializers.DateTimeField(
+        help_text=(
+            "When the figures were computed. A caseload of 1,000 open cases or more is served "
+            "from a summary refreshed every few minutes; a smaller one is computed per request."
+        )
+    )
 
 
 class SummaryQuerySerializer(serializers.Serializer[Any]):
@@ -143,5 +148,16 @@ def case_competition_body(case: Case) -> dict[str, Any]:
     return {
         "case_number": case.case_number,
         "attention_score": attention_score(findings),
-        "findings": [dataclasses.asdict(finding) for finding in findings],
+        "findings": [
+            {
+                "dimension": finding.dimension,
+                "stage": finding.stage,
+                "competing_stage": finding.competing_stage,
+                "severity": finding.severity,
+                "code": finding.code,
+                "sentence": finding.sentence,
+                "evidence": finding.evidence,
+            }
+            for finding in findings
+        ],
     }

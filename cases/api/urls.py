@@ -5,7 +5,7 @@ from typing import Any
 from django.urls import URLPattern, include, path
 from rest_framework.routers import SimpleRouter
 
-from . import notifications, partner, reference, surveys, tasks, views
+from . import me, notifications, partner, reference, surveys, tasks, views
 
 router = SimpleRouter()
 router.register("cases", views.CaseViewSet, basename="case")
@@ -77,6 +77,7 @@ urlpatterns = [
         views.CompetitionSummaryView.as_view(),
         name="competition-summary",
     ),
+    path("me/", me.MeView.as_view(), name="me"),
     path("partner/", include(partner_router.urls)),
     path("", include(router.urls)),
 ]

@@ -18,7 +18,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases import selectors
-from cases.competition import competition_summary
 from cases.filters import CaseFilterSet
 from cases.models import (
     AccessKey,
@@ -43,6 +42,7 @@ from cases.services.consent import consent_create, consent_withdraw
 from cases.services.identity import case_find_by_identifier, identity_reveal, returnee_update
 from cases.services.keys import access_key_revoke, staff_token_issue
 from cases.services.referrals import referral_create, referral_withdraw
+from cases.services.summaries import competition_summary_for_teams
 from cases.services.workflow import case_transition
 
 from . import serializers as s
@@ -595,19 +595,18 @@ class CompetitionSummaryView(NoStoreMixin, APIView):
         params = SummaryQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         wanted = params.validated_data
-        cases = selectors.case_list(user=request.user)
+        teams = selectors.case_teams(user=request.user)
         if "programme" in wanted:
-            cases = cases.filter(programme__uuid=wanted["programme"])
+            teams = teams.filter(site__programme__uuid=wanted["programme"])
         if "site" in wanted:
-            cases = cases.filter(team__site__uuid=wanted["site"])
+            teams = teams.filter(site__uuid=wanted["site"])
         if "team" in wanted:
-            cases = cases.filter(team__uuid=wanted["team"])
+            teams = teams.filter(uuid=wanted["team"])
+        summary = competition_summary_for_teams(user=request.user, teams=teams)
         if "stage" in wanted:
-            cases = cases.filter(stage=wanted["stage"])
-        summary = competition_summary(cases)
-        if "stage" in wanted:
+            stages = [s for s in summary.stages if s.stage == wanted["stage"]]
             summary = dataclasses.replace(
-                summary, stages=[s for s in summary.stages if s.stage == wanted["stage"]]
+                summary, stages=stages, cases=sum(s.cases for s in stages)
             )
         response = Response(CompetitionSummarySerializer(summary).data)
         if isinstance(request.accepted_renderer, SummaryCSVRenderer):

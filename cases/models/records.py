@@ -287,6 +287,12 @@ class MonitoringContact(models.Model):
                 name="contact_planned_due",
             ),
             models.Index(fields=["case", "planned_date"]),
+            # "Overdue contacts of this case": only the planned ones, a small part of the table.
+            models.Index(
+                fields=["case", "planned_date"],
+                condition=Q(outcome="planned"),
+                name="contact_case_planned",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

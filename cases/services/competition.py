@@ -55,10 +55,9 @@ def competition_snapshot_take(
     open_cases = Case.objects.exclude(stage=Stage.CLOSED)
     facts = caseload_facts(open_cases, today=today)
     refs = reference_data({f.programme_id for f in facts}, on=today)
-    team_of = dict(open_cases.values_list("case_number", "team_id"))
     by_team: dict[int, list[CaseFacts]] = defaultdict(list)
     for one in facts:
-        by_team[team_of[one.case_number]].append(one)
+        by_team[one.team_id].append(one)
     taken_at = timezone.now()
     rows = []
     team_ids = list(Team.objects.order_by("id").values_list("id", flat=True))

@@ -197,3 +197,39 @@ def test_another_teams_uuid_and_a_made_up_one_answer_alike(api, world):
         answers.append((response.status_code, response.data))
     assert answers[0] == answers[1]
     assert answers[0][1]["error"]["fields"] == {"team": ["Unknown team."]}
+
+
+def test_team_and_caseworker_filters_narrow_the_list_and_an_unknown_one_finds_nothing(
+    api, world, make_case
+):
+    mine = make_case(Stage.TRAINING, team=world.team_a, caseworker=world.alice)
+    other = make_case(Stage.TRAINING, team=world.team_b, caseworker=world.bob)
+    client = api("mona")
+
+    def numbers(params):
+        response = client.get("/api/v1/cases/", params)
+        assert response.status_code == 200
+        return {c["case_number"] for c in response.data["results"]}
+
+    assert numbers({"team": str(world.team_a.uuid)}) == {mine.case_number}
+    assert numbers({"caseworker": "bob"}) == {other.case_number}
+    assert numbers({"caseworker": "nobody"}) == set()
+    assert numbers({"team": str(world.team_x.uuid)}) == set()  # exists, not in mona's scope
+
+
+@pytest.mark.parametrize("offset", ["+20:00", "-23:30", "+03:00"])
+def test_a_date_time_filter_with_any_valid_offset_is_compared_in_utc(api, world, make_case, offset):
+    """PostgreSQL refuses offsets beyond ±15:59; the filter converts to UTC before asking."""
+    case = make_case(Stage.INTAKE, team=world.team_a)
+    opened = case.opened_at.astimezone(datetime.UTC)
+    shift = datetime.timedelta(hours=int(offset[1:3]), minutes=int(offset[4:]))
+    shift = shift if offset[0] == "+" else -shift
+    before = (opened - datetime.timedelta(minutes=1)).astimezone(datetime.timezone(shift))
+    after = (opened + datetime.timedelta(minutes=1)).astimezone(datetime.timezone(shift))
+    client = api("mona")
+    found = client.get("/api/v1/cases/", {"opened_after": before.isoformat()})
+    assert found.status_code == 200
+    assert case.case_number in [c["case_number"] for c in found.data["results"]]
+    later = client.get("/api/v1/cases/", {"opened_after": after.isoformat()})
+    assert later.status_code == 200
+    assert case.case_number not in [c["case_number"] for c in later.data["results"]]

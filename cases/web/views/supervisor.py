@@ -18,7 +18,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
@@ -28,7 +27,6 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from cases import selectors
-from cases.competition import competition_summary
 from cases.models import (
     ApprovalStatus,
     Case,
@@ -41,6 +39,7 @@ from cases.models import (
 from cases.services.approvals import approval_decide
 from cases.services.cases import case_assign
 from cases.services.errors import DomainError, StaleVersion
+from cases.services.summaries import competition_summary_for_teams
 from cases.services.surveys import drop_alert_points
 from cases.web import charts
 
@@ -113,8 +112,8 @@ def _trend_period(request: HttpRequest) -> int:
     return days if days in TREND_PERIODS else TREND_PERIODS[0]
 
 
-def _competition_context(cases: QuerySet[Case]) -> dict[str, Any]:
-    summary = competition_summary(cases)
+def _competition_context(request: HttpRequest, scope: TeamScope) -> dict[str, Any]:
+    summary = competition_summary_for_teams(user=request.user, teams=scope.teams)
     stages = summary.stages
     stage_label = {s.stage: str(Stage(s.stage).label) for s in stages}
     speed = charts.grouped_bar_chart(
@@ -265,7 +264,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             selectors.survey_score_drops(user=user, teams=scope.teams)[:SCORE_DROPS_SHOWN]
         ),
         "score_drop_alert": drop_alert_points(),
-        **_competition_context(cases.exclude(stage=Stage.CLOSED)),
+        **_competition_context(request, scope),
         **_trend_context(request, scope, today),
     }
     return render(request, "web/supervisor/dashboard.html", context)

@@ -1,0 +1,159 @@
+"""The competition summary of a large caseload, served from a cache a background job keeps warm.
+
+Gathering 100,000 cases' facts and applying the rules to each takes seconds, far too long for
+a supervisor's dashboard or a manager's API call. A caseload is a set of teams (a case's
+programme is its team's, fixed when the case opens), so the summary is cached under the set
+of team ids and the day: every user who sees the same teams reads the same figures, and a
+user never reads a summary of teams outside their scope, because the set comes from their
+scope. Small caseloads (under ``COMPETITION_SUMMARY_CACHE_MIN_CASES``) are always computed
+live: they are fast, and their users expect to see a contact they just recorded.
+
+``competition_summaries_warm`` (Celery beat, every ``COMPETITION_SUMMARY_WARM_SECONDS``)
+gathers the whole open caseload once, applies the rules once per case, and stores the summary
+of every team set someone looks at: each programme, and each user's case scope and
+supervised teams. A summary carries ``computed_at``; pages and the API show it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from cases import selectors
+from cases.competition import (
+    CaseFacts,
+    CompetitionSummary,
+    Finding,
+    caseload_facts,
+    findings_for,
+    reference_data,
+    summary_from_findings,
+)
+from cases.models import Case, Membership, Role, Stage, Team
+from cases.selectors import Viewer
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "competition-summary:v1"
+
+
+def summary_cache_key(team_ids: Collection[int], today: datetime.date) -> str:
+    """One key per (set of teams, day); the ids are hashed, never listed in the key."""
+    digest = hashlib.sha256(",".join(str(i) for i in sorted(set(team_ids))).encode()).hexdigest()
+    return f"{KEY_PREFIX}:{today.isoformat()}:{digest[:32]}"
+
+
+def _cache_get(key: str) -> CompetitionSummary | None:
+    try:
+        found = cache.get(key)
+    except Exception:  # a cache that is down means computing live, never an error page
+        logger.warning("competition summary cache unavailable", exc_info=True)
+        return None
+    return found if isinstance(found, CompetitionSummary) else None
+
+
+def _cache_set(key: str, summary: CompetitionSummary) -> None:
+    try:
+        cache.set(key, summary, timeout=settings.COMPETITION_SUMMARY_CACHE_SECONDS)
+    except Exception:
+        logger.warning("competition summary cache unavailable", exc_info=True)
+
+
+def _worth_caching(summary: CompetitionSummary) -> bool:
+    minimum: int = settings.COMPETITION_SUMMARY_CACHE_MIN_CASES
+    return summary.cases >= minimum
+
+
+def competition_summary_for_teams(
+    *, user: Viewer | None, teams: Iterable[Team], today: datetime.date | None = None
+) -> CompetitionSummary:
+    """The summary of the open cases of ``teams`` that ``user`` may see: from the cache when
+    a large caseload's summary is there, otherwise computed now (and cached when large).
+
+    ``teams`` is narrowed here to those whose cases the user sees (``selectors.case_teams``),
+    before the cache is asked: a team outside the scope counts as a team without cases, and
+    a cached summary is never read for a set of teams the user could not see in full."""
+    today = today or timezone.localdate()
+    wanted = {team.pk for team in teams}
+    team_ids = sorted(
+        selectors.case_teams(user=user).filter(pk__in=wanted).values_list("pk", flat=True)
+    )
+    key = summary_cache_key(team_ids, today)
+    cached = _cache_get(key)
+    if cached is not None:
+        return cached
+    cases = selectors.case_list(user=user).filter(team_id__in=team_ids)
+    summary = _compute(cases.exclude(stage=Stage.CLOSED), today=today)
+    if _worth_caching(summary):
+        _cache_set(key, summary)
+    return summary
+
+
+def _compute(cases: QuerySet[Case], *, today: datetime.date) -> CompetitionSummary:
+    facts = caseload_facts(cases, today=today)
+    refs = reference_data({f.programme_id for f in facts}, on=today)
+    rows = [(one, findings_for(one, refs[one.programme_id], today)) for one in facts]
+    summary = summary_from_findings(rows, refs, today=today)
+    return _stamped(summary)
+
+
+def _stamped(summary: CompetitionSummary) -> CompetitionSummary:
+    return dataclasses.replace(summary, computed_at=timezone.now())
+
+
+def _team_sets() -> set[frozenset[int]]:
+    """Every set of teams someone reads a summary for: each programme's teams, and each
+    active user's case scope and supervised teams (the rules of ``selectors.case_teams`` and
+    ``selectors.supervised_teams``, for all users in two queries)."""
+    programme_teams: dict[int, set[int]] = defaultdict(set)
+    for team_id, programme_id in Team.objects.values_list("id", "site__programme_id"):
+        programme_teams[programme_id].add(team_id)
+    scope: dict[int, set[int]] = defaultdict(set)
+    supervised: dict[int, set[int]] = defaultdict(set)
+    memberships = Membership.objects.filter(user__is_active=True).values_list(
+        "user_id", "role", "team_id", "programme_id"
+    )
+    for user_id, role, team_id, programme_id in memberships:
+        if role in (Role.CASEWORKER, Role.SUPERVISOR) and team_id is not None:
+            scope[user_id].add(team_id)
+        if role == Role.SUPERVISOR and team_id is not None:
+            supervised[user_id].add(team_id)
+        if role == Role.PROGRAMME_MANAGER and programme_id is not None:
+            scope[user_id] |= programme_teams[programme_id]
+            supervised[user_id] |= programme_teams[programme_id]
+    sets = {frozenset(teams) for teams in programme_teams.values()}
+    sets |= {frozenset(teams) for teams in scope.values()}
+    sets |= {frozenset(teams) for teams in supervised.values()}
+    sets |= {frozenset({team_id}) for teams in programme_teams.values() for team_id in teams}
+    return {teams for teams in sets if teams}
+
+
+def competition_summaries_warm(*, today: datetime.date | None = None) -> int:
+    """Compute and cache the summary of every team set someone reads whose caseload is large
+    enough to be served from the cache. The open caseload's facts are gathered once and the
+    rules applied once per case, whatever the number of sets. Returns the summaries stored."""
+    today = today or timezone.localdate()
+    facts = caseload_facts(Case.objects.exclude(stage=Stage.CLOSED), today=today)
+    refs = reference_data({f.programme_id for f in facts}, on=today)
+    by_team: dict[int, list[tuple[CaseFacts, list[Finding]]]] = defaultdict(list)
+    for one in facts:
+        by_team[one.team_id].append((one, findings_for(one, refs[one.programme_id], today)))
+    minimum = settings.COMPETITION_SUMMARY_CACHE_MIN_CASES
+    stored = 0
+    for teams in _team_sets():
+        if sum(len(by_team.get(team_id, ())) for team_id in teams) < minimum:
+            continue
+        rows = (row for team_id in sorted(teams) for row in by_team.get(team_id, ()))
+        summary = _stamped(summary_from_findings(rows, refs, today=today))
+        _cache_set(summary_cache_key(teams, today), summary)
+        stored += 1
+    return stored
