@@ -6,6 +6,7 @@ from django.urls import URLPattern, include, path
 from rest_framework.routers import SimpleRouter
 
 from . import me, notifications, partner, reference, surveys, tasks, views
+from .exports import CaseExportView
 
 router = SimpleRouter()
 router.register("cases", views.CaseViewSet, basename="case")
@@ -78,6 +79,7 @@ urlpatterns = [
         name="competition-summary",
     ),
     path("me/", me.MeView.as_view(), name="me"),
+    path("cases/export.csv", CaseExportView.as_view(), name="case-export"),
     path("partner/", include(partner_router.urls)),
     path("", include(router.urls)),
 ]

@@ -3,6 +3,7 @@ and incidents. Each write is validated whole, audited, and bumps the case's vers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
@@ -79,11 +80,24 @@ def _open_case_for_write(actor: Actor, case: Case) -> Case:
     return case
 
 
-def _create(*, actor: Actor, case: Case, instance: M, action: str, fields: list[str]) -> M:
+def _create(
+    *,
+    actor: Actor,
+    case: Case,
+    instance: M,
+    action: str,
+    fields: list[str],
+    before_audit: Callable[[], object] | None = None,
+) -> M:
+    """Validate, insert, bump the case's version, then audit. ``before_audit`` runs what the
+    write sets off (a re-plan) ahead of the audit event: appending to the audit chain takes
+    its lock until commit, so the event comes last and concurrent writes wait the least."""
     validated(instance, exclude=["case", "recorded_by", "assessed_by"])
     instance.save(force_insert=True)
     case.version += 1
     case.save(update_fields=["version", "updated_at"])
+    if before_audit is not None:
+        before_audit()
     audit_record(
         actor=actor,
         action=action,
@@ -104,6 +118,7 @@ def _update(
     allowed: tuple[str, ...],
     expected_version: int | None,
     action: str,
+    before_audit: Callable[[], object] | None = None,
 ) -> M:
     check_version(instance, expected_version)
     changed = apply_changes(instance, changes, allowed=allowed)
@@ -117,6 +132,8 @@ def _update(
     instance.save(update_fields=update_fields)
     case.version += 1
     case.save(update_fields=["version", "updated_at"])
+    if before_audit is not None:
+        before_audit()
     audit_record(
         actor=actor,
         action=action,
@@ -301,8 +318,8 @@ def contact_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> Monitor
         instance=MonitoringContact(case=case, recorded_by=actor, **data),
         action="contact.create",
         fields=sorted(data),
+        before_audit=lambda: _replan_contacts(case, actor=actor, reason="contact"),
     )
-    _replan_contacts(case, actor=actor, reason="contact")
     return contact
 
 
@@ -333,8 +350,8 @@ def contact_update(
         allowed=(*CONTACT_FIELDS, "recorded_by"),
         expected_version=expected_version,
         action="contact.update",
+        before_audit=lambda: _replan_contacts(case, actor=actor, reason="contact"),
     )
-    _replan_contacts(case, actor=actor, reason="contact")
     return contact
 
 

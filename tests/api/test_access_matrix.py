@@ -340,8 +340,15 @@ def classify(path: str, method: str) -> Rule:
             return Rule("staff", everyone_staff, everyone_staff, "cases")
         # A case can only be opened in a team you work in (a body naming another is a 400).
         return Rule("staff", CASE_READERS, CASE_READERS)
+    if path == "/api/v1/cases/export.csv":
+        # Everyone staff may export; the file holds only the cases the caller may see.
+        return Rule("staff", everyone_staff, everyone_staff, "export")
     if path == "/api/v1/cases/lookup/":
         return Rule("staff", everyone_staff, everyone_staff, "lookup")
+    if path == "/api/v1/cases/import/":
+        # A CSV file for a team you may open cases in (tests/api/test_import.py); the JSON
+        # body sent here is not a file, so every staff caller gets 415.
+        return Rule("staff", CASE_READERS, CASE_READERS)
     if path == "/api/v1/outbox/":
         return Rule("staff", everyone_staff, everyone_staff, "outbox")
     if path == "/api/v1/outbox/{uuid}/replay/":
@@ -391,6 +398,8 @@ def expected_status(path: str, method: str, persona: str, scope: str) -> int:
     rule = classify(path, method)
     if persona not in (STAFF if rule.audience == "staff" else PARTNERS):
         return 401
+    if path == "/api/v1/cases/import/":
+        return 415
     success = success_status(path, method)
     if "{" in path:
         if scope == "out_of_scope" or persona not in rule.readers:
@@ -469,6 +478,7 @@ def _body(scenario, path: str, method: str, scope: str) -> dict[str, Any] | None
         },
         ("PATCH", "/api/v1/cases/{case_number}/"): {"household_size": 5},
         ("POST", "/api/v1/cases/lookup/"): {"national_id": side.case.returnee.national_id},
+        ("POST", "/api/v1/cases/import/"): {"team": str(team.uuid)},
         ("POST", "/api/v1/cases/{case_number}/identity/reveal/"): {"reason": "Home visit"},
         ("POST", "/api/v1/cases/{case_number}/assign/"): {"caseworker": "alice"},
         ("POST", "/api/v1/cases/{case_number}/transitions/"): {
@@ -591,6 +601,9 @@ def _listed(scenario, listing: str, scope: str, persona: str, data: Any) -> tupl
     if listing == "lookup":
         found = side.case.case_number in [c["case_number"] for c in data["results"]]
         return found, in_scope and persona in CASE_READERS
+    if listing == "export":  # the CSV's text
+        found = side.case.case_number in data
+        return found, in_scope and persona in CASE_READERS
     if listing == "outbox":
         found = str(side.event.uuid) in [e["uuid"] for e in data["results"]]
         return found, in_scope and persona in OUTBOX_READERS
@@ -679,7 +692,8 @@ def test_access(scenario, db, operation, persona, scope):
         **headers,
     )
 
-    text = response.content.decode()
+    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    text = raw.decode()
     assert response.status_code < 500, text
     assert response.status_code == expected, (
         f"{persona} {method} {url} ({scope}): expected {expected}, got "
@@ -695,7 +709,8 @@ def test_access(scenario, db, operation, persona, scope):
 
     rule = classify(path, method)
     if rule.listing and expected == 200:
-        found, wanted = _listed(scenario, rule.listing, scope, persona, response.json())
+        data = text if response.streaming else response.json()
+        found, wanted = _listed(scenario, rule.listing, scope, persona, data)
         assert found == wanted, f"{persona} listing {rule.listing} ({scope}): found={found}"
 
     reveals = path.endswith("/identity/reveal/") and expected == 200
