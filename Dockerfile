@@ -49,4 +49,4 @@ USER app
 
 EXPOSE 8000
 
-CMD ["gunicorn", "reintegration.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "reintegration.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120"]
