@@ -54,6 +54,7 @@ from .competition import (
     case_competition_body,
 )
 from .errors import PreconditionFailed, PreconditionRequired
+from .rows import row_plan
 from .schema import ErrorSerializer
 
 IF_MATCH = OpenApiParameter(
@@ -124,8 +125,11 @@ class CaseViewSet(NoStoreMixin, viewsets.GenericViewSet[Case]):
         )
 
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(s.CaseSerializer(page, many=True).data)
+        # Rows, not model instances: the page is CaseSerializer's output (rows.py says why).
+        plan = row_plan(s.CaseSerializer)
+        rows = self.filter_queryset(self.get_queryset()).values(*plan.columns)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(plan.many(page or []))
 
     @extend_schema(responses=s.CaseDetailSerializer)
     def retrieve(self, request: Request, case_number: str) -> Response:
