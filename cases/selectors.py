@@ -859,6 +859,8 @@ def survey_score_drops(
     return (
         supervised_case_list(user=user, teams=teams)
         .exclude(stage=Stage.CLOSED)
+        # Only cases with a survey at all (a semi-join) get the per-case subqueries.
+        .filter(Exists(SurveyResponse.objects.filter(case=OuterRef("pk"))))
         .annotate(
             latest_score=Subquery(ordered.values("overall_score")[:1], output_field=score),
             previous_score=Subquery(ordered.values("overall_score")[1:2], output_field=score),
