@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_CASES ?= 300
 
-.PHONY: run test lint check bench-seed clean
+.PHONY: run test lint check bench bench-seed clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; set PYTHON=python3.11")'
@@ -45,6 +45,19 @@ check: lint
 	FIELD_ENCRYPTION_KEYS=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
 	BLIND_INDEX_KEY=check-deploy-blind-index-key ALLOWED_HOSTS=example.org EMAIL_URL=smtp://localhost:25 \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+# The benchmark of issue #7 (bench/README.md): PostgreSQL in DATABASE_URL, Redis on 127.0.0.1,
+# and wrk (installed here with apt-get when missing and run as root). BENCH_ARGS for options,
+# e.g. make bench BENCH_ARGS="--cases 5000 --duration 5" or BENCH_ARGS="--keep" then "--reuse".
+bench: $(VENV)/.installed-dev
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get install -y -q wrk || { apt-get update -q && apt-get install -y -q wrk; }; \
+	  else \
+	    echo "make bench needs wrk: run 'sudo apt-get install wrk' (Debian/Ubuntu), then make bench again." >&2; \
+	    exit 2; \
+	  fi; }
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 bench-seed: $(VENV)/.installed-dev
 	$(BIN)/python bench/seed.py

@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the seed step must finish within this many seconds",
     )
     parser.add_argument("--chunk", type=int, default=None, help="passed to seed_demo --chunk")
+    for option in ("--records", "--teams", "--staff", "--jobs"):
+        parser.add_argument(option, type=int, default=None, help=f"passed to seed_demo {option}")
+    parser.add_argument("--skew", action="store_true", help="passed to seed_demo --skew")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument(
         "--allow-sqlite",
@@ -116,7 +119,8 @@ def pg_admin(url: str, statement: str, name: str) -> None:
 
 def pg_counts(url: str) -> tuple[str, dict[str, int]]:
     with psycopg.connect(url) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
+        row = conn.execute("SHOW server_version").fetchone()
+        version = row[0] if row else "?"
         tables = [
             row[0]
             for row in conn.execute(
@@ -129,7 +133,8 @@ def pg_counts(url: str) -> tuple[str, dict[str, int]]:
         for table in tables:
             if table.startswith("cases_") or table in EXTRA_TABLES:
                 query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-                counts[table] = conn.execute(query).fetchone()[0]
+                found = conn.execute(query).fetchone()
+                counts[table] = found[0] if found else 0
     return f"PostgreSQL {version}", counts
 
 
@@ -159,7 +164,12 @@ def sqlite_counts(path: Path) -> tuple[str, dict[str, int]]:
 
 
 def seed_args(args: argparse.Namespace) -> list[str]:
-    extra = ["--chunk", str(args.chunk)] if args.chunk else []
+    extra = []
+    for name in ("chunk", "records", "teams", "staff", "jobs"):
+        if getattr(args, name) is not None:
+            extra += [f"--{name}", str(getattr(args, name))]
+    if args.skew:
+        extra.append("--skew")
     return ["seed_demo", "--cases", str(args.cases), *extra]
 
 

@@ -18,7 +18,6 @@ from django.utils import timezone
 from cases.fields import EncryptedTextField
 
 Row = dict[str, Any]
-_MISSING = object()
 
 
 def _default_for(field: models.Field[Any, Any], now: Any) -> Callable[[], Any]:
@@ -66,20 +65,34 @@ class BulkLoader:
             if not (f.primary_key and isinstance(f, models.AutoField) and f.attname not in rows[0])
         ]
         columns = [f.attname for f in fields]
-        defaults = {f.attname: _default_for(f, now) for f in fields}
-        prepare = [self._preparer(f) for f in fields]
         unknown = set(rows[0]) - set(columns)
         if unknown:
             raise ValueError(f"{model.__name__} has no column(s) {sorted(unknown)}")
+        # Defaults: a constant one is computed once; a callable one (uuid4, now) for each row
+        # that lacks the column. Preparation only where a field needs it (encryption, JSON).
+        constant: Row = {}
+        per_row: list[tuple[str, Callable[[], Any]]] = []
+        for f in fields:
+            default = _default_for(f, now)
+            if f.has_default() and callable(f.default):
+                per_row.append((f.attname, default))
+            else:
+                constant[f.attname] = default()
+        preps = [
+            (index, prep)
+            for index, prep in enumerate(self._preparer(f) for f in fields)
+            if prep is not _identity
+        ]
 
-        def values(row: Row) -> tuple[Any, ...]:
-            out = []
-            for column, prep in zip(columns, prepare, strict=True):
-                value = row.get(column, _MISSING)
-                if value is _MISSING:
-                    value = defaults[column]()
-                out.append(prep(value))
-            return tuple(out)
+        def values(row: Row) -> list[Any]:
+            full = {**constant, **row}
+            for column, default in per_row:
+                if column not in row:
+                    full[column] = default()
+            out = [full[column] for column in columns]
+            for index, prep in preps:
+                out[index] = prep(out[index])
+            return out
 
         table = model._meta.db_table
         quoted = ", ".join(connection.ops.quote_name(c) for c in columns)

@@ -209,3 +209,11 @@ def test_production_settings_start_from_the_example_alone():
     result = _load_settings(env_example())
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("PRODUCTION")
+
+
+def test_postgres_is_tuned_for_ssd_storage_as_the_benchmark_measures_it():
+    command = [str(part) for part in SERVICES["postgres"]["command"]]
+    assert command[0] == "postgres"
+    assert "random_page_cost=1.1" in command
+    bench = (ROOT / "bench" / "run.py").read_text()
+    assert "postgres_settings()" in bench  # the benchmark applies compose.yaml's settings

@@ -77,3 +77,169 @@ def test_seeded_people_are_found_through_the_blind_index(seeded):
     person = Returnee.objects.order_by("?").first()
     assert person.national_id_index == national_id_index(person.national_id)
     assert person.phone_index == phone_index(person.phone)
+
+
+# --- the national-size options (--teams, --staff, --records, --skew) --------------------------
+
+NAMED = {
+    "caseworker_a": [("caseworker", "Mosul East")],
+    "caseworker_b": [("caseworker", "Mosul West")],
+    "caseworker_c": [("caseworker", "Tel Afar")],
+    "caseworker_d": [("caseworker", "Sinjar")],
+    "supervisor_mosul": [("supervisor", "Mosul East"), ("supervisor", "Mosul West")],
+    "supervisor_north": [("supervisor", "Sinjar"), ("supervisor", "Tel Afar")],
+    "manager": [("programme_manager", None)],
+    "auditor": [("auditor", None)],
+}
+
+
+def _memberships(username):
+    from cases.models import Membership
+
+    return sorted(
+        Membership.objects.filter(user__username=username).values_list("role", "team__name"),
+        key=lambda pair: (pair[0], pair[1] or ""),
+    )
+
+
+def _team_staff_count():
+    from cases.models import Membership, Role
+
+    return (
+        Membership.objects.filter(role__in=[Role.CASEWORKER, Role.SUPERVISOR])
+        .values("user")
+        .distinct()
+        .count()
+    )
+
+
+def _records():
+    from cases.management.commands.seed_demo import PEOPLE_CASES, WRITE_ORDER
+
+    return sum(m.objects.count() for m in WRITE_ORDER if m not in PEOPLE_CASES)
+
+
+def test_defaults_are_the_small_demo(seeded):
+    from django.contrib.auth import get_user_model
+
+    from cases.models import Team
+
+    assert Team.objects.count() == 4
+    assert set(get_user_model().objects.values_list("username", flat=True)) == set(NAMED)
+    for username, memberships in NAMED.items():
+        assert _memberships(username) == memberships
+
+
+@pytest.fixture
+def national(db):
+    call_command(
+        "seed_demo", cases=800, teams=12, staff=70, records=16000, skew=True, stdout=StringIO()
+    )
+
+
+def test_teams_and_staff_as_asked_every_team_staffed(national):
+    from cases.models import Membership, Role, Team
+
+    assert Team.objects.count() == 12
+    assert _team_staff_count() == 70
+    for team in Team.objects.all():
+        roles = set(Membership.objects.filter(team=team).values_list("role", flat=True))
+        assert {Role.CASEWORKER, Role.SUPERVISOR} <= roles, team.name
+    assert Case.objects.count() == 800
+    assert Case.objects.filter(caseworker__isnull=True).count() == 0
+
+
+def test_named_demo_users_stay_as_they_are(national):
+    from django.contrib.auth import authenticate
+    from django.test import RequestFactory
+
+    for username, memberships in NAMED.items():
+        assert _memberships(username) == memberships
+    request = RequestFactory().post("/")
+    assert authenticate(request, username="caseworker_a", password="demo-password-2026")
+    assert authenticate(request, username="caseworker_0001", password="demo-password-2026")
+
+
+def test_records_roughly_as_asked_with_overdue_and_future_contacts(national):
+    import datetime
+
+    from django.utils import timezone
+
+    from cases.models import ContactOutcome
+
+    assert 0.9 * 16000 <= _records() <= 1.1 * 16000
+    today = timezone.localdate()
+    planned = MonitoringContact.objects.filter(outcome=ContactOutcome.PLANNED)
+    assert planned.filter(planned_date__lt=today - datetime.timedelta(days=7)).exists()
+    assert planned.filter(planned_date__gt=today).exists()
+    # Contacts are in monitoring or after it, never on a case that never got there.
+    assert not MonitoringContact.objects.filter(
+        case__stage__in=[Stage.INTAKE, Stage.SCREENING, Stage.TRAINING]
+    ).exists()
+
+
+def test_skew_gives_some_caseworkers_large_caseloads(national):
+    import statistics
+
+    from django.db.models import Count
+
+    loads = sorted(
+        n for _id, n in Case.objects.values_list("caseworker").annotate(n=Count("pk")).order_by()
+    )
+    assert loads[-1] >= 3 * statistics.median(loads)
+
+
+def test_even_without_skew(db):
+    import statistics
+
+    from django.db.models import Count
+
+    call_command("seed_demo", cases=600, teams=6, staff=20, stdout=StringIO())
+    loads = [n for _id, n in Case.objects.values_list("caseworker").annotate(n=Count("pk"))]
+    assert max(loads) < 3 * statistics.median(loads)
+
+
+def test_national_seed_is_idempotent(national):
+    from django.contrib.auth import get_user_model
+
+    from cases.models import Membership, Team
+
+    users = get_user_model().objects.count()
+    memberships = Membership.objects.count()
+    call_command(
+        "seed_demo", cases=800, teams=12, staff=70, records=16000, skew=True, stdout=StringIO()
+    )
+    assert Case.objects.count() == 800
+    assert Team.objects.count() == 12
+    assert get_user_model().objects.count() == users
+    assert Membership.objects.count() == memberships
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"teams": 3}, "--teams"), ({"teams": 10, "staff": 12}, "--staff")],
+)
+def test_impossible_sizes_are_refused(db, options, message):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match=message):
+        call_command("seed_demo", cases=10, stdout=StringIO(), **options)
+    assert Case.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_parallel_load_on_postgresql():
+    """Two processes load side by side, each with its own connection; nothing drawn twice."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("several loading processes only on PostgreSQL")
+    out = StringIO()
+    call_command(
+        "seed_demo", cases=400, chunk=50, records=8000, jobs=2, teams=6, staff=20, stdout=out
+    )
+    assert "2 loading processes" in out.getvalue()
+    assert Case.objects.count() == 400
+    assert Returnee.objects.values("person_number").distinct().count() == 400
+    assert 0.9 * 8000 <= _records() <= 1.1 * 8000
+    assert AuditEvent.objects.filter(action="demo.seed").get().detail["cases_created"] == 400

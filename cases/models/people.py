@@ -20,9 +20,19 @@ _REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 def random_reference(prefix: str, length: int = 10) -> str:
     """A random reference: never derived from identity, never sequential. 50 random bits: a
     collision among a million cases has odds of about 1 in 2,000, and writers retry on one."""
-    body = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(length))
+    return random_references(prefix, 1, length)[0]
+
+
+def random_references(prefix: str, count: int, length: int = 10) -> list[str]:
+    """``count`` random references from one draw of random bytes (bulk imports). Each byte
+    picks one of the 32 letters with its low five bits, so every letter is equally likely."""
+    data = secrets.token_bytes(count * length)
+    letters = "".join(_REFERENCE_ALPHABET[byte & 31] for byte in data)
     half = length // 2
-    return f"{prefix}-{body[:half]}-{body[half:]}"
+    return [
+        f"{prefix}-{letters[start : start + half]}-{letters[start + half : start + length]}"
+        for start in range(0, count * length, length)
+    ]
 
 
 def new_person_number() -> str:
