@@ -852,8 +852,9 @@ def survey_score_drops(
 ) -> QuerySet[Case]:
     """Open supervised cases whose latest survey scored lower overall than the one before it,
     the largest fall first. Each case carries ``latest_score``, ``previous_score``,
-    ``score_drop`` and ``latest_taken_on``; one query, whatever the caseload (a correlated
-    subquery per case on the (case, taken_on) index)."""
+    ``score_drop`` and ``latest_taken_on``; two queries whatever the caseload (the supervised
+    team ids, then the cases, with a correlated subquery per surveyed case on the
+    (case, taken_on) index)."""
     ordered = SurveyResponse.objects.filter(case=OuterRef("pk")).order_by("-taken_on", "-id")
     score = DecimalField(max_digits=5, decimal_places=2)
     return (
