@@ -1,6 +1,10 @@
 """Demo data: every stage present, records consistent with the workflow, idempotent."""
 
+import os
+import subprocess
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -16,6 +20,8 @@ from cases.models import (
 )
 from cases.services.audit import audit_verify
 from cases.services.workflow import move_refusals
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -229,16 +235,25 @@ def test_impossible_sizes_are_refused(db, options, message):
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_parallel_load_on_postgresql():
-    """Two processes load side by side, each with its own connection; nothing drawn twice."""
+    """Two processes load side by side, each with its own connection; nothing drawn twice.
+
+    The command runs as it does for an operator, in a process of its own: forked from the test
+    runner, the loaders would inherit the runner's threads' database sockets."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("several loading processes only on PostgreSQL")
-    out = StringIO()
-    call_command(
-        "seed_demo", cases=400, chunk=50, records=8000, jobs=2, teams=6, staff=20, stdout=out
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "reintegration.settings"}
+    env.pop("REDIS_URL", None)  # tasks in-process, as in development
+    command = [sys.executable, "manage.py", "seed_demo", "--cases", "400", "--chunk", "50"]
+    command += ["--records", "8000", "--jobs", "2", "--teams", "6", "--staff", "20"]
+    done = subprocess.run(  # noqa: S603 - our own interpreter and arguments, no shell
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False
     )
-    assert "2 loading processes" in out.getvalue()
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "2 loading processes" in done.stdout
     assert Case.objects.count() == 400
     assert Returnee.objects.values("person_number").distinct().count() == 400
     assert 0.9 * 8000 <= _records() <= 1.1 * 8000
