@@ -7,6 +7,7 @@ from rest_framework.routers import SimpleRouter
 
 from . import me, notifications, partner, reference, surveys, tasks, views
 from .exports import CaseExportView
+from .imports import CaseImportView
 
 router = SimpleRouter()
 router.register("cases", views.CaseViewSet, basename="case")
@@ -81,5 +82,6 @@ urlpatterns = [
     path("me/", me.MeView.as_view(), name="me"),
     path("cases/export.csv", CaseExportView.as_view(), name="case-export"),
     path("partner/", include(partner_router.urls)),
+    path("cases/import/", CaseImportView.as_view(), name="case-import"),
     path("", include(router.urls)),
 ]
