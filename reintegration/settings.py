@@ -228,6 +228,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The competition summary of a large caseload (this many open cases or more) is served from
 # the cache, refreshed by beat every WARM seconds and kept for CACHE seconds (longer, so a
 # late refresh never leaves it cold). Smaller caseloads are always computed live.
+# The CSV import's limits (rows and bytes of one file); beyond them the API answers 413.
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=50_000)
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 COMPETITION_SUMMARY_CACHE_MIN_CASES = env.int("COMPETITION_SUMMARY_CACHE_MIN_CASES", default=1000)
 COMPETITION_SUMMARY_WARM_SECONDS = env.int("COMPETITION_SUMMARY_WARM_SECONDS", default=5 * 60)
 COMPETITION_SUMMARY_CACHE_SECONDS = env.int("COMPETITION_SUMMARY_CACHE_SECONDS", default=20 * 60)
