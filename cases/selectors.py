@@ -175,6 +175,25 @@ def teams_for_case_creation(*, user: Viewer | None) -> QuerySet[Team]:
     return case_teams(user=user)
 
 
+def case_teams_filtered(
+    *,
+    user: Viewer | None,
+    programme: uuid.UUID | None = None,
+    site: uuid.UUID | None = None,
+    team: uuid.UUID | None = None,
+) -> QuerySet[Team]:
+    """``case_teams`` narrowed to a programme, site or team (by uuid); one outside the scope
+    narrows to nothing, as a missing one does."""
+    teams = case_teams(user=user)
+    if programme is not None:
+        teams = teams.filter(site__programme__uuid=programme)
+    if site is not None:
+        teams = teams.filter(site__uuid=site)
+    if team is not None:
+        teams = teams.filter(uuid=team)
+    return teams
+
+
 def case_teams(*, user: Viewer | None) -> QuerySet[Team]:
     """Teams whose cases ``user`` may see: ``case_list``'s rule, by team (a case's programme
     is its team's, set when the case opens and never changed)."""

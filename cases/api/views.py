@@ -599,13 +599,12 @@ class CompetitionSummaryView(NoStoreMixin, APIView):
         params = SummaryQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         wanted = params.validated_data
-        teams = selectors.case_teams(user=request.user)
-        if "programme" in wanted:
-            teams = teams.filter(site__programme__uuid=wanted["programme"])
-        if "site" in wanted:
-            teams = teams.filter(site__uuid=wanted["site"])
-        if "team" in wanted:
-            teams = teams.filter(uuid=wanted["team"])
+        teams = selectors.case_teams_filtered(
+            user=request.user,
+            programme=wanted.get("programme"),
+            site=wanted.get("site"),
+            team=wanted.get("team"),
+        )
         summary = competition_summary_for_teams(user=request.user, teams=teams)
         if "stage" in wanted:
             stages = [s for s in summary.stages if s.stage == wanted["stage"]]
