@@ -6,10 +6,13 @@ has team X. Everyone below is a member of North unless the name says otherwise.
 
 from __future__ import annotations
 
+import datetime
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from cases import context
@@ -22,6 +25,34 @@ from . import factories as f
 def _fast_password_hashing(settings):
     """Real hashing costs ~0.3 s a user; the tests are about access, not hash strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# The instant every test starts at: "today" is the same on every run, whatever the date or
+# the hour (no test meets midnight, a month end or a leap day by chance). Time still runs.
+FROZEN_NOW = datetime.datetime(2026, 11, 24, 9, 0, tzinfo=datetime.UTC)
+# Tests whose other half runs in another process or in the browser, on the real clock: a
+# Celery worker, a seeding subprocess, Chromium's cookie jar. They keep the real clock too.
+_REAL_CLOCK_DIRS = {"browser", "reliability"}
+
+
+@pytest.fixture(autouse=True)
+def _fixed_clock(request):
+    """Start every test at ``FROZEN_NOW`` (time-machine), unless it is marked ``real_clock``
+    or lives where another process shares its dates."""
+    here = Path(str(request.node.path)).parent.name
+    if here in _REAL_CLOCK_DIRS or request.node.get_closest_marker("real_clock"):
+        yield None
+        return
+    with time_machine.travel(FROZEN_NOW, tick=True) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def clock():
+    """Stopped time that a test moves forward itself (``clock.shift(seconds)``), for the
+    session store, the middleware and django-otp alike."""
+    with time_machine.travel(FROZEN_NOW, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture(autouse=True)
@@ -118,6 +149,26 @@ def pytest_report_header(config):
     database = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
     broker = "Redis" if os.environ.get("REDIS_URL") else "in-memory (eager Celery)"
     return f"database: {database}; cache and broker: {broker}"
+
+
+_TRANSACTIONAL_FIXTURES = {"transactional_db", "live_server"}
+
+
+def pytest_collection_modifyitems(items):
+    """Every transactional test restores the migrated data (serialized rollback), not some.
+
+    A transactional test empties the tables when it ends. Without serialized rollback Django
+    then re-creates content types and permissions with new ids; a later test *with* serialized
+    rollback on the same xdist worker re-inserts the ids it saved at start-up and collides with
+    them (IntegrityError on django_content_type, depending on which worker drew which test).
+    With all of them alike, each one starts from exactly the migrated database."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        kwargs = dict(marker.kwargs) if marker else {}
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if kwargs.get("transaction") or fixtures & _TRANSACTIONAL_FIXTURES:
+            kwargs.update(transaction=True, serialized_rollback=True)
+            item.add_marker(pytest.mark.django_db(**kwargs), append=False)
 
 
 @pytest.fixture
