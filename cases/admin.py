@@ -505,3 +505,82 @@ class FailedTaskAdmin(ReadOnlyAdmin):
             self.message_user(request, _("Queued again: %d.") % queued, messages.SUCCESS)
         if already:
             self.message_user(request, _("Already queued again: %d.") % already, messages.WARNING)
+
+
+# --- the outbox: read-only, each event with its delivery log ---------------------------------
+
+from cases.models import DeliveryAttempt, OutboxEvent  # noqa: E402
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    """Every attempt to deliver the event, an abandoned one (its worker died mid-send)
+    included. Written only by the outbox."""
+
+    model = DeliveryAttempt
+    fields = readonly_fields = (
+        "number",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "status_code",
+        "error",
+        "worker",
+        "duration_ms",
+    )
+    extra = 0
+    can_delete = False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return True  # whoever may see the event (checked by its admin) sees its attempts
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(ReadOnlyAdmin):
+    """Webhooks and emails waiting, sent or dead-lettered, as ``/api/v1/outbox/`` scopes them
+    (a manager of the programme), with their delivery log. The payload is not shown."""
+
+    list_display = ["uuid", "channel", "topic", "partner", "status", "attempts", "created_at"]
+    list_filter = ["status", "channel"]
+    search_fields = ["uuid"]
+    fields = readonly_fields = (
+        "uuid",
+        "channel",
+        "topic",
+        "partner",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "delivered_at",
+        "last_error",
+    )
+    list_select_related = ["partner"]
+    inlines = [DeliveryAttemptInline]
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OutboxEvent]:
+        return selectors.outbox_event_list(user=request.user)
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: Any = None
+    ) -> OutboxEvent:
+        # Out of scope must look like missing, not redirect with "does not exist".
+        event: OutboxEvent | None = super().get_object(request, object_id, from_field)
+        if event is None:
+            raise Http404("No such outbox event.")
+        return event
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_staff and selectors.programmes_managed(user=request.user).exists()
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)

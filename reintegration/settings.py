@@ -281,6 +281,10 @@ CELERY_BEAT_SCHEDULE = {
 # a webhook URL must not reach into our own network).
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+# An outbox message (webhook or email) being sent stays with its worker for three send
+# timeouts plus this margin; only then may another worker send it again, and the first
+# worker's attempt is logged as abandoned.
+OUTBOX_LEASE_MARGIN_SECONDS = env.float("OUTBOX_LEASE_MARGIN_SECONDS", default=30.0)
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool(
     "WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=not PRODUCTION
 )

@@ -181,3 +181,52 @@ def test_deleting_a_lost_phone_in_the_admin_is_audited(admin_user, world):
     assert response.status_code == 302
     assert not TOTPDevice.objects.filter(pk=device.pk).exists()
     assert AuditEvent.objects.filter(action__endswith=".delete", actor=admin_user).exists()
+
+
+def test_the_outbox_admin_shows_each_delivery_attempt_to_the_programmes_manager(world):
+    from django.utils import timezone
+
+    from cases.models import DeliveryAttempt, DeliveryOutcome, OutboxEvent, WebhookEndpoint
+
+    from . import factories as f
+
+    partner = f.PartnerFactory(programme=world.north)
+    endpoint = WebhookEndpoint.objects.create(
+        partner=partner, url="https://hooks.example.org/x", secret="s3cret"
+    )
+    event = OutboxEvent.objects.create(
+        topic="referral.offered",
+        partner=partner,
+        endpoint=endpoint,
+        payload={"case_number": "C-7KQ2-XM4P"},
+        next_attempt_at=timezone.now(),
+    )
+    for number, outcome, worker in [
+        (1, DeliveryOutcome.ABANDONED, "worker-one:101"),
+        (2, DeliveryOutcome.DELIVERED, "worker-two:202"),
+    ]:
+        DeliveryAttempt.objects.create(
+            event=event, number=number, started_at=timezone.now(), outcome=outcome, worker=worker
+        )
+    url = reverse("admin:cases_outboxevent_change", args=[event.pk])
+
+    page = verified_client(world.mona).get(url)
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "worker-one:101" in text and "worker-two:202" in text
+    assert "Abandoned: lease expired, worker gone" in text
+    assert "C-7KQ2-XM4P" not in text  # the payload is not shown
+    assert verified_client(world.alice).get(url).status_code == 404  # manages no programme
+    south = f.PartnerFactory(programme=world.south)
+    elsewhere = OutboxEvent.objects.create(
+        topic="referral.offered",
+        partner=south,
+        endpoint=WebhookEndpoint.objects.create(
+            partner=south, url="https://hooks.example.org/s", secret="s3cret"
+        ),
+        payload={},
+        next_attempt_at=timezone.now(),
+    )
+    other = reverse("admin:cases_outboxevent_change", args=[elsewhere.pk])
+    assert verified_client(world.mona).get(other).status_code == 404  # out of scope

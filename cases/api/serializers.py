@@ -17,6 +17,7 @@ from cases.models import (
     ApprovalKind,
     Case,
     ConsentRecord,
+    DeliveryAttempt,
     Incident,
     IntakeRecord,
     MonitoringContact,
@@ -431,6 +432,47 @@ class OutboxEventSerializer(StrictMixin, serializers.ModelSerializer[OutboxEvent
             "delivered_at",
             "last_error",
         ]
+        read_only_fields = fields
+
+
+class DeliveryAttemptSerializer(serializers.ModelSerializer[DeliveryAttempt]):
+    """One attempt to deliver an outbox event: when it started and ended, how it came out,
+    the receiver's HTTP status or a short error, and the worker that made it. Never a body."""
+
+    class Meta:
+        model = DeliveryAttempt
+        fields = [
+            "number",
+            "started_at",
+            "finished_at",
+            "outcome",
+            "status_code",
+            "error",
+            "worker",
+            "duration_ms",
+        ]
+        read_only_fields = fields
+        extra_kwargs = {
+            "outcome": {
+                "help_text": "`started`: no outcome yet (being sent now). `abandoned`: the lease "
+                "ran out with no outcome because the worker died mid-send; the receiver may have "
+                "got it, and the next attempt sends it again with the same idempotency key."
+            },
+            "finished_at": {"help_text": "For an abandoned attempt: when its lease ran out."},
+            "duration_ms": {"help_text": "How long the send took; none if it never finished."},
+        }
+
+
+class OutboxEventDetailSerializer(OutboxEventSerializer):
+    delivery_attempts = DeliveryAttemptSerializer(
+        source="deliveries",
+        many=True,
+        read_only=True,
+        help_text="Every attempt to deliver the event, oldest first, replays included.",
+    )
+
+    class Meta(OutboxEventSerializer.Meta):
+        fields = [*OutboxEventSerializer.Meta.fields, "delivery_attempts"]
         read_only_fields = fields
 
 

@@ -523,16 +523,28 @@ class ReferralViewSet(CaseRecordViewSet):
         return with_etag(Response(self.get_serializer(referral).data), referral)
 
 
-class OutboxViewSet(NoStoreMixin, mixins.ListModelMixin, viewsets.GenericViewSet[OutboxEvent]):
-    """Webhook events to partners of the programmes the caller manages; dead letters can be
-    replayed."""
+class OutboxViewSet(
+    NoStoreMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet[OutboxEvent],
+):
+    """Webhook events to partners of the programmes the caller manages; one event's detail
+    lists every delivery attempt; dead letters can be replayed."""
 
     serializer_class = s.OutboxEventSerializer
     ordering = "-created_at"
     lookup_field = "uuid"
 
+    def get_serializer_class(self) -> type[s.OutboxEventSerializer]:
+        if self.action == "retrieve":
+            return s.OutboxEventDetailSerializer
+        return s.OutboxEventSerializer
+
     def get_queryset(self) -> models.QuerySet[OutboxEvent]:
         queryset = selectors.outbox_event_list(user=self.request.user)
+        if self.action == "retrieve":
+            return queryset.prefetch_related("deliveries")
         wanted = self.request.query_params.get("status")
         return queryset.filter(status=wanted) if wanted else queryset
 

@@ -46,6 +46,8 @@ from .partners import (
     IDENTITY_SHARED_FIELDS,
     AccessKey,
     AccessKeyKind,
+    DeliveryAttempt,
+    DeliveryOutcome,
     OutboxChannel,
     OutboxEvent,
     OutboxStatus,
@@ -53,7 +55,6 @@ from .partners import (
     ReferralService,
     ReferralStatus,
     SharedField,
-    WebhookDelivery,
     WebhookEndpoint,
 )
 from .people import (
@@ -122,6 +123,8 @@ __all__ = [
     "ConsentScope",
     "ContactMode",
     "ContactOutcome",
+    "DeliveryAttempt",
+    "DeliveryOutcome",
     "EnrolmentStatus",
     "FailedTask",
     "FormerRole",
@@ -175,7 +178,6 @@ __all__ = [
     "ThreatKind",
     "TrainingEnrolment",
     "UrgentNeed",
-    "WebhookDelivery",
     "WebhookEndpoint",
     "WorkingList",
 ]

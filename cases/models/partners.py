@@ -227,17 +227,44 @@ class OutboxEvent(models.Model):
         return f"{self.topic} {self.uuid}"
 
 
-class WebhookDelivery(models.Model):
-    """One attempt to deliver an outbox event: the delivery log."""
+class DeliveryOutcome(models.TextChoices):
+    STARTED = "started", _("Started, no outcome yet")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+    TIMEOUT = "timeout", _("Timed out")
+    ABANDONED = "abandoned", _("Abandoned: lease expired, worker gone")
+
+
+class DeliveryAttempt(models.Model):
+    """One attempt to deliver an outbox event (a webhook call or an email): the delivery log.
+
+    The row is committed when the event is claimed, before anything is sent, so an attempt
+    whose worker dies mid-send stays visible: ``started`` until another worker claims the
+    event after the lease ran out, which marks it ``abandoned``. It keeps a status code and a
+    short error, never a body or anything about the person; it lives and dies with its
+    event."""
 
     event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="deliveries")
-    attempted_at = models.DateTimeField()
+    number = models.PositiveIntegerField(
+        help_text=_("1 for the event's first attempt; every attempt counts, replays included.")
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(
+        max_length=16, choices=DeliveryOutcome.choices, default=DeliveryOutcome.STARTED
+    )
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
+    worker = models.CharField(
+        max_length=255, blank=True, help_text=_("The host and process that made the attempt.")
+    )
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
-        ordering = ["attempted_at", "id"]
+        ordering = ["event_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["event", "number"], name="delivery_attempt_number"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.event_id} @ {self.attempted_at:%Y-%m-%d %H:%M:%S}: {self.status_code}"
+        return f"{self.event_id} #{self.number}: {self.outcome}"

@@ -52,10 +52,13 @@ from cases.selectors import Actor
 
 from .audit import audit_record
 from .errors import DomainError
-from .webhooks import (
+from .outbox import (
+    ERROR_MAX_CHARS,
     AttemptOutcome,
+    error_summary,
     outbox_claim,
     outbox_due_ids,
+    outbox_lease,
     outbox_record_attempt,
 )
 
@@ -530,8 +533,6 @@ def notification_email(note: Notification) -> EmailText:
 
 # --- sending the emails -----------------------------------------------------------------------
 
-# Stored error texts are for people reading the delivery log, not a place for whole replies.
-_ERROR_MAX_CHARS = 500
 # A dispatch run stops after this many failures in a row: the mail server is down, and the
 # rest wait for the next run instead of each waiting out a timeout now.
 _STOP_AFTER_FAILURES = 5
@@ -546,9 +547,7 @@ def _send_timeout() -> float:
 
 
 def _email_lease() -> datetime.timedelta:
-    # The timeout bounds each socket operation, not the whole exchange: keep a wide margin so
-    # no other worker sends the email while this one still may.
-    return datetime.timedelta(seconds=3 * _send_timeout() + 30)
+    return outbox_lease(send_timeout=_send_timeout())
 
 
 def recipient_language(user_id: int) -> str:
@@ -600,16 +599,15 @@ def _email_claim(event: OutboxEvent) -> _EmailClaim | None:
 def _send(claim: _EmailClaim, backend: BaseEmailBackend) -> AttemptOutcome:
     """One attempt through Django's email backend. Every failure comes back as an outcome,
     never as an exception."""
-    attempted_at = timezone.now()
     started = time.monotonic()
 
-    def outcome(ok: bool, error: str) -> AttemptOutcome:
+    def outcome(ok: bool, error: str, *, timed_out: bool = False) -> AttemptOutcome:
         duration_ms = int((time.monotonic() - started) * 1000)
         return AttemptOutcome(
-            attempted_at=attempted_at,
             ok=ok,
-            error=error[:_ERROR_MAX_CHARS],
+            error=error[:ERROR_MAX_CHARS],
             duration_ms=duration_ms,
+            timed_out=timed_out,
         )
 
     message = EmailMessage(
@@ -623,8 +621,10 @@ def _send(claim: _EmailClaim, backend: BaseEmailBackend) -> AttemptOutcome:
     )
     try:
         sent = message.send()
+    except TimeoutError as exc:  # socket.timeout: the mail server stopped answering
+        return outcome(False, error_summary(exc), timed_out=True)
     except Exception as exc:  # any failure to send is a failed attempt; the task goes on
-        return outcome(False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        return outcome(False, error_summary(exc))
     if not sent:
         return outcome(False, "The email backend accepted nothing.")
     return outcome(True, "")
@@ -639,8 +639,8 @@ def _deliver(event_id: int, backend: BaseEmailBackend) -> tuple[OutboxEvent, Att
     )
     if claim is None:
         return event, None
-    outcome = _send(claim, backend)
-    return outbox_record_attempt(event_id=claim.event_id, outcome=outcome), outcome
+    outcome = _send(claim.message, backend)
+    return outbox_record_attempt(attempt_id=claim.attempt_id, outcome=outcome), outcome
 
 
 def _backend() -> BaseEmailBackend:

@@ -1,19 +1,51 @@
-"""The transactional outbox: events for partners are written in the same transaction as the
-change they report, then delivered by Celery (``cases.services.webhooks``). If the broker or the
-partner is down, the row waits; the dispatcher on Celery beat sends it later."""
+"""The transactional outbox: events for partners and emails to staff are written in the same
+transaction as the change they report, then delivered by Celery (``cases.services.webhooks``,
+``cases.services.notifications``). If the broker or the receiver is down, the row waits; the
+dispatcher on Celery beat sends it later.
+
+What every channel shares lives here: the claim under a lease, the delivery log (one
+:class:`~cases.models.DeliveryAttempt` per attempt, committed before the send, so an attempt
+whose worker died mid-send is still there to see), the back-off and the dead letter.
+"""
 
 from __future__ import annotations
 
+import datetime
 import logging
+import os
+import random
+import socket
 import uuid
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
-from cases.models import OutboxEvent, PartnerOrganisation, WebhookEndpoint
+from cases.models import (
+    DeliveryAttempt,
+    DeliveryOutcome,
+    OutboxEvent,
+    OutboxStatus,
+    PartnerOrganisation,
+    WebhookEndpoint,
+)
 
 logger = logging.getLogger(__name__)
+
+BACKOFF_BASE_SECONDS = 30.0
+BACKOFF_CAP_SECONDS = 6 * 3600.0
+# Stored error texts are for people reading the delivery log, not a place for whole replies.
+ERROR_MAX_CHARS = 500
+ABANDONED_ERROR = (
+    "No outcome before the lease ran out: the worker stopped mid-attempt (killed, or cut off "
+    "from the database). The receiver may have got the event; the next attempt sends it again "
+    "with the same idempotency key."
+)
+LATE_NOTE = "Finished after its lease ran out; another worker may have sent the event too."
 
 
 def outbox_enqueue(
@@ -56,3 +88,185 @@ def _queue_delivery(ids: list[int]) -> None:
             logger.warning(
                 "outbox event %s: delivery not started now; the dispatcher will", event_id
             )
+
+
+# --- Back-off and lease ----------------------------------------------------------------------
+
+
+def webhook_backoff(*, attempts: int) -> datetime.timedelta:
+    """The wait before the next try after ``attempts`` failures: full jitter over an
+    exponential ceiling (30 s, 60 s, 120 s, … capped at 6 h), so retries from many events
+    spread out instead of arriving at a recovering receiver together."""
+    doublings = min(max(attempts - 1, 0), 20)  # 30 s * 2**20 is far past the cap already
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**doublings)
+    # Jitter needs spread, not unpredictability: the standard generator is right here.
+    return datetime.timedelta(seconds=random.uniform(0, ceiling))  # noqa: S311
+
+
+def outbox_lease(*, send_timeout: float) -> datetime.timedelta:
+    """How long a claimed event stays with the worker sending it. A send timeout bounds each
+    phase of a send (connect, write, read), not the whole, so the lease is three of them plus
+    ``OUTBOX_LEASE_MARGIN_SECONDS``: a slow but live send finishes before anyone else may
+    send the event again."""
+    margin = float(settings.OUTBOX_LEASE_MARGIN_SECONDS)
+    return datetime.timedelta(seconds=3 * send_timeout + margin)
+
+
+# --- Attempts, shared by every outbox channel (webhooks, emails) -----------------------------
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What one delivery attempt came to, on any channel."""
+
+    ok: bool
+    error: str
+    duration_ms: int
+    status_code: int | None = None
+    timed_out: bool = False
+
+    @property
+    def recorded_as(self) -> DeliveryOutcome:
+        if self.ok:
+            return DeliveryOutcome.DELIVERED
+        return DeliveryOutcome.TIMEOUT if self.timed_out else DeliveryOutcome.FAILED
+
+
+@dataclass(frozen=True)
+class Claim(Generic[C]):
+    """An event claimed for one attempt: what the sender needs (``message``), and the id of
+    the attempt's row in the delivery log, to record the outcome on."""
+
+    message: C
+    attempt_id: int
+
+
+def error_summary(exc: BaseException) -> str:
+    """The exception's class and message, for the delivery log (cut to ``ERROR_MAX_CHARS``
+    when stored)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _worker_name() -> str:
+    # Which process made the attempt, so an operator can match it with a worker's log: the
+    # host and the process id, nothing about the event or its receiver.
+    return f"{socket.gethostname()}:{os.getpid()}"[:255]
+
+
+def _abandon_unfinished(event: OutboxEvent, *, lease_ended_at: datetime.datetime) -> None:
+    """The event is due again while an attempt of it has no outcome: that attempt's lease
+    ran out, so its worker is gone (or too late to count). Say so in the log."""
+    abandoned = DeliveryAttempt.objects.filter(event=event, outcome=DeliveryOutcome.STARTED).update(
+        outcome=DeliveryOutcome.ABANDONED, finished_at=lease_ended_at, error=ABANDONED_ERROR
+    )
+    if abandoned:
+        logger.warning(
+            "outbox event %s: %s attempt(s) abandoned when their lease ran out",
+            event.uuid,
+            abandoned,
+        )
+
+
+def outbox_claim(
+    event_id: int,
+    *,
+    lease: datetime.timedelta,
+    prepare: Callable[[OutboxEvent], C | None],
+    related: tuple[str, ...] = (),
+) -> tuple[OutboxEvent, Claim[C] | None]:
+    """Lock the event briefly; if it is pending and due, let ``prepare`` turn it into what the
+    sender needs, push ``next_attempt_at`` out by ``lease`` and open the attempt's row in the
+    delivery log (``started``). All of it commits before the send, which runs outside any
+    transaction, so no other worker (a redelivered task, a racing dispatcher) sends the event
+    meanwhile, and a worker killed mid-send leaves its attempt behind. ``prepare`` returns
+    ``None`` when it settled the event itself (dead-lettered it, say); then nothing is sent."""
+    with transaction.atomic():
+        event = (
+            OutboxEvent.objects.select_for_update(of=("self",))
+            .select_related(*related)
+            .get(pk=event_id)
+        )
+        now = timezone.now()
+        if event.status != OutboxStatus.PENDING or event.next_attempt_at > now:
+            return event, None
+        _abandon_unfinished(event, lease_ended_at=event.next_attempt_at)
+        message = prepare(event)
+        if message is None:
+            return event, None
+        event.next_attempt_at = now + lease
+        event.save(update_fields=["next_attempt_at"])
+        # Numbered under the event's row lock, so two claims never take the same number.
+        latest = DeliveryAttempt.objects.filter(event=event).aggregate(latest=Max("number"))
+        attempt = DeliveryAttempt.objects.create(
+            event=event,
+            number=(latest["latest"] or 0) + 1,
+            started_at=now,
+            worker=_worker_name(),
+        )
+        return event, Claim(message=message, attempt_id=attempt.pk)
+
+
+def outbox_record_attempt(*, attempt_id: int, outcome: AttemptOutcome) -> OutboxEvent:
+    """Close the attempt's row in the delivery log with its outcome and move the event on:
+    delivered, retry later with back-off, or dead after ``WEBHOOK_MAX_ATTEMPTS`` (the
+    outbox's one limit, for every channel)."""
+    event_id = DeliveryAttempt.objects.values_list("event_id", flat=True).get(pk=attempt_id)
+    with transaction.atomic():
+        event = OutboxEvent.objects.select_for_update().get(pk=event_id)
+        attempt = DeliveryAttempt.objects.get(pk=attempt_id)
+        now = timezone.now()
+        error = outcome.error
+        if attempt.outcome == DeliveryOutcome.ABANDONED:
+            # Not dead after all, only slower than its lease: what happened still counts.
+            error = f"{error} {LATE_NOTE}" if error else LATE_NOTE
+        attempt.finished_at = now
+        attempt.outcome = outcome.recorded_as
+        attempt.status_code = outcome.status_code
+        attempt.error = error[:ERROR_MAX_CHARS]
+        attempt.duration_ms = outcome.duration_ms
+        attempt.save(
+            update_fields=["finished_at", "outcome", "status_code", "error", "duration_ms"]
+        )
+        if event.status != OutboxStatus.PENDING:
+            # Someone else finished it while our lease ran out; the log row is all we add.
+            return event
+        if outcome.ok:
+            event.status = OutboxStatus.DELIVERED
+            event.delivered_at = now
+            event.last_error = ""
+            event.save(update_fields=["status", "delivered_at", "last_error"])
+            logger.info("outbox event %s delivered (attempt %s)", event.uuid, attempt.number)
+            return event
+        event.attempts += 1
+        event.last_error = outcome.error
+        if event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+            event.status = OutboxStatus.DEAD
+            logger.warning(
+                "outbox event %s dead-lettered after %s attempts", event.uuid, event.attempts
+            )
+        else:
+            event.next_attempt_at = now + webhook_backoff(attempts=event.attempts)
+            logger.info(
+                "outbox event %s attempt %s failed (%s); retry after %s",
+                event.uuid,
+                attempt.number,
+                outcome.status_code or attempt.outcome,
+                event.next_attempt_at.isoformat(),
+            )
+        event.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+        return event
+
+
+def outbox_due_ids(*, channel: str, limit: int) -> list[int]:
+    """Ids of the pending events of ``channel`` that are due, oldest first, up to ``limit``."""
+    return list(
+        OutboxEvent.objects.filter(
+            channel=channel,
+            status=OutboxStatus.PENDING,
+            next_attempt_at__lte=timezone.now(),
+        )
+        .order_by("next_attempt_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )

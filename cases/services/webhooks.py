@@ -13,13 +13,11 @@ import hmac
 import ipaddress
 import json
 import logging
-import random
 import secrets
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -34,7 +32,6 @@ from cases.models import (
     OutboxEvent,
     OutboxStatus,
     PartnerOrganisation,
-    WebhookDelivery,
     WebhookEndpoint,
 )
 from cases.selectors import Actor
@@ -42,16 +39,22 @@ from cases.selectors import Actor
 from .audit import audit_record
 from .common import validated
 from .errors import ActionNotAllowed, DomainError
-from .outbox import _queue_delivery
+from .outbox import (
+    ERROR_MAX_CHARS,
+    AttemptOutcome,
+    Claim,
+    _queue_delivery,
+    error_summary,
+    outbox_claim,
+    outbox_due_ids,
+    outbox_lease,
+    outbox_record_attempt,
+)
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "reintegration-webhooks/1"
-BACKOFF_BASE_SECONDS = 30.0
-BACKOFF_CAP_SECONDS = 6 * 3600.0
 SIGNATURE_TOLERANCE_SECONDS = 300
-# Stored error texts are for people reading the delivery log, not a place for whole responses.
-_ERROR_MAX_CHARS = 500
 
 
 # --- URL checks --------------------------------------------------------------------------
@@ -214,124 +217,8 @@ def webhook_verify(
 # --- Delivery ----------------------------------------------------------------------------
 
 
-def webhook_backoff(*, attempts: int) -> datetime.timedelta:
-    """The wait before the next try after ``attempts`` failures: full jitter over an
-    exponential ceiling (30 s, 60 s, 120 s, … capped at 6 h), so retries from many events
-    spread out instead of arriving at a recovering partner together."""
-    doublings = min(max(attempts - 1, 0), 20)  # 30 s * 2**20 is far past the cap already
-    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**doublings)
-    # Jitter needs spread, not unpredictability: the standard generator is right here.
-    return datetime.timedelta(seconds=random.uniform(0, ceiling))  # noqa: S311
-
-
 def _lease() -> datetime.timedelta:
-    # httpx's timeout bounds each phase (connect, write, read), not the whole call; the lease
-    # must outlast a slow but legitimate call so no other worker sends the event meanwhile.
-    return datetime.timedelta(seconds=3 * float(settings.WEBHOOK_TIMEOUT_SECONDS) + 30)
-
-
-# --- Attempts, shared by every outbox channel (webhooks here, emails in notifications) ------
-
-C = TypeVar("C")
-
-
-@dataclass(frozen=True)
-class AttemptOutcome:
-    """What one delivery attempt came to, on any channel."""
-
-    attempted_at: datetime.datetime
-    ok: bool
-    error: str
-    duration_ms: int
-    status_code: int | None = None
-
-
-def outbox_claim(
-    event_id: int,
-    *,
-    lease: datetime.timedelta,
-    prepare: Callable[[OutboxEvent], C | None],
-    related: tuple[str, ...] = (),
-) -> tuple[OutboxEvent, C | None]:
-    """Lock the event briefly; if it is pending and due, let ``prepare`` turn it into what the
-    sender needs and push ``next_attempt_at`` out by ``lease``, so the send can run outside
-    any transaction without another worker (a redelivered task, a racing dispatcher) sending
-    it too. ``prepare`` returns ``None`` when it settled the event itself (dead-lettered it,
-    say); then nothing is sent."""
-    with transaction.atomic():
-        event = (
-            OutboxEvent.objects.select_for_update(of=("self",))
-            .select_related(*related)
-            .get(pk=event_id)
-        )
-        now = timezone.now()
-        if event.status != OutboxStatus.PENDING or event.next_attempt_at > now:
-            return event, None
-        claim = prepare(event)
-        if claim is None:
-            return event, None
-        event.next_attempt_at = now + lease
-        event.save(update_fields=["next_attempt_at"])
-        return event, claim
-
-
-def outbox_record_attempt(*, event_id: int, outcome: AttemptOutcome) -> OutboxEvent:
-    """Log the attempt and move the event on: delivered, retry later with back-off, or dead
-    after ``WEBHOOK_MAX_ATTEMPTS`` (the outbox's one limit, for every channel)."""
-    with transaction.atomic():
-        event = OutboxEvent.objects.select_for_update().get(pk=event_id)
-        WebhookDelivery.objects.create(
-            event=event,
-            attempted_at=outcome.attempted_at,
-            status_code=outcome.status_code,
-            error=outcome.error,
-            duration_ms=outcome.duration_ms,
-        )
-        if event.status != OutboxStatus.PENDING:
-            # Someone else finished it while our lease ran out; the log row is all we add.
-            return event
-        now = timezone.now()
-        if outcome.ok:
-            event.status = OutboxStatus.DELIVERED
-            event.delivered_at = now
-            event.last_error = ""
-            event.save(update_fields=["status", "delivered_at", "last_error"])
-            logger.info("outbox event %s delivered", event.uuid)
-            return event
-        event.attempts += 1
-        event.last_error = outcome.error
-        if event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
-            event.status = OutboxStatus.DEAD
-            logger.warning(
-                "outbox event %s dead-lettered after %s attempts", event.uuid, event.attempts
-            )
-        else:
-            event.next_attempt_at = now + webhook_backoff(attempts=event.attempts)
-            logger.info(
-                "outbox event %s attempt %s failed (%s); retry after %s",
-                event.uuid,
-                event.attempts,
-                outcome.status_code or "no response",
-                event.next_attempt_at.isoformat(),
-            )
-        event.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-        return event
-
-
-def outbox_due_ids(*, channel: str, limit: int) -> list[int]:
-    """Ids of the pending events of ``channel`` that are due, oldest first, up to ``limit``."""
-    return list(
-        OutboxEvent.objects.filter(
-            channel=channel,
-            status=OutboxStatus.PENDING,
-            next_attempt_at__lte=timezone.now(),
-        )
-        .order_by("next_attempt_at", "id")
-        .values_list("pk", flat=True)[:limit]
-    )
-
-
-# --- Webhook attempts ----------------------------------------------------------------------
+    return outbox_lease(send_timeout=float(settings.WEBHOOK_TIMEOUT_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -367,23 +254,22 @@ def _webhook_claim(event: OutboxEvent) -> _Claim | None:
     )
 
 
-def _claim(event_id: int) -> tuple[OutboxEvent, _Claim | None]:
+def _claim(event_id: int) -> tuple[OutboxEvent, Claim[_Claim] | None]:
     return outbox_claim(event_id, lease=_lease(), prepare=_webhook_claim, related=("endpoint",))
 
 
 def _post(claim: _Claim, client: httpx.Client) -> AttemptOutcome:
     """One HTTP attempt. Every failure comes back as an outcome, never as an exception."""
-    attempted_at = timezone.now()
     started = time.monotonic()
 
-    def outcome(status_code: int | None, error: str) -> AttemptOutcome:
+    def outcome(status_code: int | None, error: str, *, timed_out: bool = False) -> AttemptOutcome:
         duration_ms = int((time.monotonic() - started) * 1000)
         return AttemptOutcome(
-            attempted_at=attempted_at,
             ok=status_code is not None and 200 <= status_code < 300,
-            error=error[:_ERROR_MAX_CHARS],
+            error=error[:ERROR_MAX_CHARS],
             duration_ms=duration_ms,
             status_code=status_code,
+            timed_out=timed_out,
         )
 
     try:
@@ -404,8 +290,10 @@ def _post(claim: _Claim, client: httpx.Client) -> AttemptOutcome:
         # must not tie up the worker.
         with client.stream("POST", claim.url, content=claim.body, headers=headers) as response:
             status_code = response.status_code
+    except httpx.TimeoutException as exc:
+        return outcome(None, error_summary(exc), timed_out=True)
     except Exception as exc:  # any failure to deliver is a failed attempt; the task goes on
-        return outcome(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        return outcome(None, error_summary(exc))
     if 200 <= status_code < 300:
         return outcome(status_code, "")
     if 300 <= status_code < 400:
@@ -421,13 +309,14 @@ def _deliver(event_id: int, client: httpx.Client) -> tuple[OutboxEvent, bool]:
     event, claim = _claim(event_id)
     if claim is None:
         return event, False
-    outcome = _post(claim, client)
-    return outbox_record_attempt(event_id=claim.event_id, outcome=outcome), True
+    outcome = _post(claim.message, client)
+    return outbox_record_attempt(attempt_id=claim.attempt_id, outcome=outcome), True
 
 
 def webhook_deliver(*, event_id: int) -> OutboxEvent:
     """Try to send one event if it is pending and due; anything else is left as it is.
-    Not atomic on purpose: the HTTP call runs between two short transactions."""
+    Not atomic on purpose: the HTTP call runs between two short transactions, the first of
+    which commits the attempt to the delivery log before anything is sent."""
     with _client() as client:
         event, _attempted = _deliver(event_id, client)
     return event

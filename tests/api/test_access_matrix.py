@@ -351,7 +351,7 @@ def classify(path: str, method: str) -> Rule:
         return Rule("staff", CASE_READERS, CASE_READERS)
     if path == "/api/v1/outbox/":
         return Rule("staff", everyone_staff, everyone_staff, "outbox")
-    if path == "/api/v1/outbox/{uuid}/replay/":
+    if path in ("/api/v1/outbox/{uuid}/", "/api/v1/outbox/{uuid}/replay/"):
         return Rule("staff", OUTBOX_READERS, OUTBOX_READERS)
     if path == "/api/v1/failed-tasks/":
         return Rule("staff", everyone_staff, everyone_staff, "failed_tasks")

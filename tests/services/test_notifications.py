@@ -20,6 +20,7 @@ from cases.models import (
     CaseFlag,
     CaseFlagKind,
     ContactOutcome,
+    DeliveryAttempt,
     Notification,
     NotificationKind,
     OutboxChannel,
@@ -28,7 +29,6 @@ from cases.models import (
     Role,
     Stage,
     ThreatContext,
-    WebhookDelivery,
 )
 from cases.services import notifications as service
 from cases.services.errors import ActionNotAllowed, DomainError
@@ -383,7 +383,7 @@ def test_delivering_twice_sends_once(world):
     assert email_deliver_task.apply(args=[event.pk]).get() == OutboxStatus.DELIVERED
     assert email_dispatch_due() == 0
     assert len(mail.outbox) == 1
-    assert WebhookDelivery.objects.filter(event=event).count() == 1
+    assert DeliveryAttempt.objects.filter(event=event).count() == 1
 
 
 class RacingBackend(LocmemBackend):
@@ -417,7 +417,7 @@ def test_a_recipient_without_an_address_is_settled_without_an_email(world):
     event = email_deliver(event_id=event.pk)
     assert (event.status, event.last_error) == (OutboxStatus.DELIVERED, NOT_SENT_NO_ADDRESS)
     assert mail.outbox == []
-    assert not WebhookDelivery.objects.filter(event=event).exists()
+    assert not DeliveryAttempt.objects.filter(event=event).exists()
 
 
 def test_a_disabled_recipient_gets_no_email(world):
@@ -454,7 +454,7 @@ def test_a_failing_mail_server_backs_off_then_dead_letters(world, settings):
         email_dispatch_due()
     event.refresh_from_db()
     assert (event.status, event.attempts) == (OutboxStatus.DEAD, 3)
-    assert WebhookDelivery.objects.filter(event=event).count() == 3
+    assert DeliveryAttempt.objects.filter(event=event).count() == 3
     OutboxEvent.objects.filter(pk=event.pk).update(next_attempt_at=timezone.now())
     assert email_dispatch_due() == 0  # dead stays dead
     assert mail.outbox == []

@@ -12,22 +12,40 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
+from werkzeug import Response
 
-from cases.models import AuditEvent, OutboxEvent, OutboxStatus, WebhookDelivery, WebhookEndpoint
+from cases.models import (
+    AuditEvent,
+    DeliveryAttempt,
+    DeliveryOutcome,
+    OutboxEvent,
+    OutboxStatus,
+    WebhookEndpoint,
+)
 from cases.services.audit import audit_record
 from cases.services.errors import ActionNotAllowed, DomainError
-from cases.services.outbox import outbox_enqueue
-from cases.services.webhooks import (
+from cases.services.outbox import (
+    ABANDONED_ERROR,
     BACKOFF_CAP_SECONDS,
+    LATE_NOTE,
+    AttemptOutcome,
+    outbox_claim,
+    outbox_enqueue,
+    outbox_lease,
+    outbox_record_attempt,
+    webhook_backoff,
+)
+from cases.services.webhooks import (
     USER_AGENT,
     outbox_event_replay,
-    webhook_backoff,
     webhook_deliver,
     webhook_dispatch_due,
     webhook_endpoint_register,
@@ -98,7 +116,7 @@ def test_delivery_is_signed_and_carries_the_event_uuid_as_idempotency_key(partne
     assert json.loads(body) == {**PAYLOAD, "event": "referral.offered", "event_id": str(event.uuid)}
     assert body == json.dumps(json.loads(body), separators=(",", ":"), sort_keys=True).encode()
     assert event.status == OutboxStatus.DELIVERED and event.delivered_at is not None
-    (delivery,) = WebhookDelivery.objects.filter(event=event)
+    (delivery,) = DeliveryAttempt.objects.filter(event=event)
     assert delivery.status_code == 200 and delivery.error == ""
 
 
@@ -115,7 +133,7 @@ def test_a_500_leaves_the_event_pending_with_a_backoff_in_bounds(partner, receiv
     assert event.attempts == 1
     assert event.last_error == "HTTP 500"
     assert before < event.next_attempt_at <= after + datetime.timedelta(seconds=30)
-    (delivery,) = WebhookDelivery.objects.filter(event=event)
+    (delivery,) = DeliveryAttempt.objects.filter(event=event)
     assert delivery.status_code == 500 and delivery.duration_ms >= 0
 
 
@@ -130,7 +148,7 @@ def test_a_retry_that_is_not_due_yet_is_left_alone(partner, receiver):
     event = webhook_deliver(event_id=event.pk)
 
     assert requests_to(receiver) == []
-    assert event.attempts == 0 and not WebhookDelivery.objects.exists()
+    assert event.attempts == 0 and not DeliveryAttempt.objects.exists()
 
 
 def test_an_unreachable_receiver_is_a_failed_attempt_not_a_crash(partner, settings):
@@ -142,7 +160,7 @@ def test_an_unreachable_receiver_is_a_failed_attempt_not_a_crash(partner, settin
 
     assert event.status == OutboxStatus.PENDING and event.attempts == 1
     assert event.last_error.startswith("ConnectError")
-    (delivery,) = WebhookDelivery.objects.filter(event=event)
+    (delivery,) = DeliveryAttempt.objects.filter(event=event)
     assert delivery.status_code is None and delivery.error == event.last_error
 
 
@@ -171,19 +189,123 @@ def test_after_the_last_attempt_the_event_is_dead_lettered(partner, receiver, se
         event = webhook_deliver(event_id=event.pk)
 
     assert event.status == OutboxStatus.DEAD and event.attempts == 3
-    assert WebhookDelivery.objects.filter(event=event, status_code=503).count() == 3
+    assert DeliveryAttempt.objects.filter(event=event, status_code=503).count() == 3
     make_due(event)
     assert webhook_deliver(event_id=event.pk).status == OutboxStatus.DEAD
     assert len(requests_to(receiver)) == 3
 
 
 def test_backoff_doubles_from_30_seconds_up_to_6_hours(monkeypatch):
-    monkeypatch.setattr("cases.services.webhooks.random.uniform", lambda low, high: high)
+    monkeypatch.setattr("cases.services.outbox.random.uniform", lambda low, high: high)
     ceilings = [webhook_backoff(attempts=n).total_seconds() for n in (1, 2, 3, 10, 11, 50, 5000)]
     assert ceilings == [30, 60, 120, 15360, BACKOFF_CAP_SECONDS, BACKOFF_CAP_SECONDS, 6 * 3600]
     monkeypatch.undo()
     for n in range(1, 15):
         assert 0 <= webhook_backoff(attempts=n).total_seconds() <= min(30 * 2 ** (n - 1), 6 * 3600)
+
+
+# --- The delivery log: every attempt ------------------------------------------------------
+
+THIS_WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def test_each_attempt_is_logged_with_its_number_outcome_status_and_worker(partner, receiver):
+    receiver.expect_ordered_request("/hook", method="POST").respond_with_data("no", status=500)
+    receiver.expect_ordered_request("/hook", method="POST").respond_with_data("ok")
+    register(partner, receiver.url_for("/hook"))
+    (event,) = enqueue(partner)
+
+    webhook_deliver(event_id=event.pk)
+    make_due(event)
+    event = webhook_deliver(event_id=event.pk)
+
+    assert event.status == OutboxStatus.DELIVERED
+    failed, delivered = DeliveryAttempt.objects.filter(event=event)
+    assert (failed.number, failed.outcome, failed.status_code, failed.error) == (
+        1,
+        DeliveryOutcome.FAILED,
+        500,
+        "HTTP 500",
+    )
+    assert (delivered.number, delivered.outcome, delivered.status_code, delivered.error) == (
+        2,
+        DeliveryOutcome.DELIVERED,
+        200,
+        "",
+    )
+    for attempt in (failed, delivered):
+        assert attempt.started_at <= attempt.finished_at
+        assert attempt.duration_ms is not None and attempt.worker == THIS_WORKER
+
+
+def test_a_receiver_that_does_not_answer_in_time_is_a_timeout(partner, receiver, settings):
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.2
+    release = threading.Event()
+
+    def too_slow(request):
+        release.wait(timeout=30)  # until the sender has given up
+        return Response("late")
+
+    receiver.expect_request("/hook", method="POST").respond_with_handler(too_slow)
+    register(partner, receiver.url_for("/hook"))
+    (event,) = enqueue(partner)
+
+    try:
+        event = webhook_deliver(event_id=event.pk)
+    finally:
+        release.set()
+
+    assert event.status == OutboxStatus.PENDING and event.attempts == 1
+    (attempt,) = DeliveryAttempt.objects.filter(event=event)
+    assert attempt.outcome == DeliveryOutcome.TIMEOUT and attempt.status_code is None
+    assert attempt.error.startswith("ReadTimeout")
+
+
+def test_an_attempt_whose_worker_died_is_abandoned_when_its_lease_runs_out(
+    partner, receiver, settings
+):
+    receiver.expect_request("/hook", method="POST").respond_with_data("ok")
+    register(partner, receiver.url_for("/hook"))
+    (event,) = enqueue(partner)
+    lease = outbox_lease(send_timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+    start = timezone.now()
+
+    with time_machine.travel(start, tick=False):
+        # A worker claims the event, which commits its attempt, and dies before the send.
+        _event, claim = outbox_claim(event.pk, lease=lease, prepare=lambda event: event.uuid)
+    assert claim is not None
+    (first,) = DeliveryAttempt.objects.filter(event=event)
+    assert (first.number, first.outcome, first.finished_at) == (1, DeliveryOutcome.STARTED, None)
+
+    with time_machine.travel(start + lease - datetime.timedelta(seconds=1), tick=False):
+        webhook_deliver(event_id=event.pk)  # a redelivered task: the lease still holds
+        webhook_dispatch_due()
+    assert requests_to(receiver) == [] and DeliveryAttempt.objects.count() == 1
+
+    with time_machine.travel(start + lease + datetime.timedelta(seconds=1), tick=False):
+        event = webhook_deliver(event_id=event.pk)
+
+    assert event.status == OutboxStatus.DELIVERED and event.attempts == 0
+    abandoned, delivered = DeliveryAttempt.objects.filter(event=event)
+    assert (abandoned.number, abandoned.outcome) == (1, DeliveryOutcome.ABANDONED)
+    assert abandoned.finished_at == start + lease  # when its lease ran out
+    assert abandoned.duration_ms is None and abandoned.status_code is None
+    assert abandoned.error == ABANDONED_ERROR
+    assert (delivered.number, delivered.outcome, delivered.status_code) == (
+        2,
+        DeliveryOutcome.DELIVERED,
+        200,
+    )
+    assert [r.headers["X-Idempotency-Key"] for r in requests_to(receiver)] == [str(event.uuid)]
+
+    # Not dead after all, only slower than its lease: its late outcome still goes in the log,
+    # and the event, delivered already, stays as it is.
+    outbox_record_attempt(
+        attempt_id=claim.attempt_id, outcome=AttemptOutcome(ok=True, error="", duration_ms=5)
+    )
+    abandoned.refresh_from_db()
+    assert (abandoned.outcome, abandoned.error) == (DeliveryOutcome.DELIVERED, LATE_NOTE)
+    assert OutboxEvent.objects.get(pk=event.pk).status == OutboxStatus.DELIVERED
 
 
 # --- Dead letter and replay --------------------------------------------------------------
@@ -224,6 +346,16 @@ def test_replay_makes_it_pending_and_dispatch_then_delivers_it_once(
     assert event.status == OutboxStatus.DELIVERED
     assert [r.headers["X-Idempotency-Key"] for r in requests_to(receiver)] == [str(event.uuid)] * 2
     assert list(event.deliveries.values_list("status_code", flat=True)) == [500, 200]
+
+
+def test_attempts_are_numbered_on_across_a_replay(world, dead_event, receiver):
+    receiver.expect_request("/hook", method="POST").respond_with_data("ok")
+
+    outbox_event_replay(event=dead_event, actor=world.mona)
+    webhook_dispatch_due()
+
+    outcomes = DeliveryAttempt.objects.filter(event=dead_event).values_list("number", "outcome")
+    assert list(outcomes) == [(1, DeliveryOutcome.FAILED), (2, DeliveryOutcome.DELIVERED)]
 
 
 def test_replay_is_for_managers_of_the_partners_programme_only(world, dead_event):
@@ -439,7 +571,7 @@ def test_an_address_refused_at_delivery_time_is_a_failed_attempt(partner, receiv
     assert requests_to(receiver) == []
     assert event.status == OutboxStatus.PENDING and event.attempts == 1
     assert event.last_error.startswith("Refused before sending")
-    (delivery,) = WebhookDelivery.objects.filter(event=event)
+    (delivery,) = DeliveryAttempt.objects.filter(event=event)
     assert delivery.status_code is None and delivery.error == event.last_error
 
 
