@@ -1,4 +1,5 @@
-"""Per-request context for the audit log, and the absolute cap on a session's lifetime."""
+"""Per-request context for the audit log and the logs (request id, client address), and the
+absolute cap on a session's lifetime."""
 
 from __future__ import annotations
 
@@ -29,18 +30,42 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def request_id_of(request: HttpRequest) -> str:
+    """The id of ``request`` (``RequestContextMiddleware``), or ``""`` before it has one."""
+    return str(getattr(request, "request_id", "") or context.current().request_id)
+
+
 class RequestContextMiddleware:
+    """The request's id (the client's ``X-Request-ID`` if well formed, else a new one) and
+    address, bound for the audit log and the logs while the request is served, and sent back
+    as ``X-Request-ID``. Near the top of MIDDLEWARE: whatever fails below it is logged and
+    answered (``cases.error_handlers``) under that id."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _REQUEST_ID.match(incoming) else context.new_request_id()
-        self._enforce_absolute_lifetime(request)
+        # On the request too: Django logs a failure with the request, and an error handler
+        # may run where the context is no longer bound.
+        request.request_id = request_id  # type: ignore[attr-defined]
         with context.bound(request_id=request_id, ip=client_ip(request)):
             response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+class SessionLifetimeMiddleware:
+    """Logs a signed-in user out once their session is older than
+    ``SESSION_ABSOLUTE_LIFETIME_SECONDS``, however active it is (after AuthenticationMiddleware)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        self._enforce_absolute_lifetime(request)
+        return self.get_response(request)
 
     @staticmethod
     def _enforce_absolute_lifetime(request: HttpRequest) -> None:

@@ -25,3 +25,10 @@ urlpatterns = [
         name="redoc",
     ),
 ]
+
+# What a failed request gets: the API's JSON error shape under /api/, a plain page elsewhere,
+# 503 while the database cannot serve (cases/error_handlers.py).
+handler400 = "cases.error_handlers.bad_request"
+handler403 = "cases.error_handlers.permission_denied"
+handler404 = "cases.error_handlers.page_not_found"
+handler500 = "cases.error_handlers.server_error"
