@@ -13,7 +13,7 @@
 #   docker run --env-file prod.env reintegration python manage.py migrate --noinput
 #
 # prod.env holds the configuration described in README.md (DJANGO_ENV=production, SECRET_KEY,
-# FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL, ...). The
+# FIELD_ENCRYPTION_KEYS, BLIND_INDEX_KEY, AUDIT_CHAIN_KEYS, ALLOWED_HOSTS, DATABASE_URL, ...). The
 # image holds no secrets and no database: the code is read-only for the user it runs as.
 FROM python:3.12-slim
 
@@ -42,8 +42,14 @@ RUN DJANGO_ENV=production \
     SECRET_KEY="collectstatic-build-only-$(python -c 'import secrets; print(secrets.token_urlsafe(32))')" \
     FIELD_ENCRYPTION_KEYS="$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')" \
     BLIND_INDEX_KEY="collectstatic-build-only-$(python -c 'import secrets; print(secrets.token_urlsafe(32))')" \
+    AUDIT_CHAIN_KEYS="collectstatic-build-only-$(python -c 'import secrets; print(secrets.token_urlsafe(32))')" \
+    AUDIT_CHECKPOINT_PATH=/nonexistent/collectstatic-build-only \
     ALLOWED_HOSTS=localhost EMAIL_URL=consolemail:// \
     sh -c 'python manage.py compile_translations && python manage.py collectstatic --noinput'
+
+# The mount point of the audit checkpoint volume (compose.yaml): a new volume takes this
+# directory's owner, so the app user can append to AUDIT_CHECKPOINT_PATH there.
+RUN mkdir -p /var/lib/reintegration/audit && chown app:app /var/lib/reintegration/audit
 
 USER app
 

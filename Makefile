@@ -44,6 +44,8 @@ check: lint
 	DJANGO_ENV=production SECRET_KEY=check-deploy-$$(date +%s)-a-long-random-looking-secret-value-xyz \
 	FIELD_ENCRYPTION_KEYS=$$($(BIN)/python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
 	BLIND_INDEX_KEY=check-deploy-blind-index-key ALLOWED_HOSTS=example.org EMAIL_URL=smtp://localhost:25 \
+	AUDIT_CHAIN_KEYS=check-deploy-audit-chain-key-$$(date +%s)-not-a-real-one \
+	AUDIT_CHECKPOINT_PATH=/nonexistent/check-deploy/audit-checkpoints.jsonl \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 # The benchmark of issue #7 (bench/README.md): PostgreSQL in DATABASE_URL, Redis on 127.0.0.1,

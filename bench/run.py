@@ -71,6 +71,7 @@ PAGINATION_REPEAT = 20
 BENCH_SECRET_KEY = "bench-only-secret-key-synthetic-data-never-deployed-0123456789abcdef"  # noqa: S105
 BENCH_FIELD_KEY = base64.urlsafe_b64encode(b"bench-only-field-key-synthetic!!").decode()
 BENCH_BLIND_INDEX_KEY = "bench-only-blind-index-key-synthetic-data"
+BENCH_AUDIT_CHAIN_KEY = "bench-only-audit-chain-key-synthetic-data"
 
 # Microseconds in a millisecond, milliseconds in a second (wrk reports microseconds).
 MS = 1000.0
@@ -162,6 +163,7 @@ def seed_env(database_url: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         FIELD_ENCRYPTION_KEYS=BENCH_FIELD_KEY,
         BLIND_INDEX_KEY=BENCH_BLIND_INDEX_KEY,
+        AUDIT_CHAIN_KEYS=BENCH_AUDIT_CHAIN_KEY,
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -175,6 +177,10 @@ def server_env(database_url: str, redis_db: int) -> dict[str, str]:
         SECRET_KEY=BENCH_SECRET_KEY,
         ALLOWED_HOSTS="127.0.0.1",
         EMAIL_URL="consolemail://",
+        # This run's own file: the chain of a new or reused database is checked from scratch.
+        AUDIT_CHECKPOINT_PATH=str(
+            Path(tempfile.gettempdir()) / f"reintegration-bench-audit-{os.getpid()}.jsonl"
+        ),
         REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}",
         # One token stands in for a whole team's users, so the per-user rate limit (600/min)
         # would answer most requests with 429. The throttle still runs on every request.

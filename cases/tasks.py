@@ -17,7 +17,7 @@ from celery import Task, shared_task
 from django.conf import settings
 
 from cases import context
-from cases.services.audit import audit_verify
+from cases.services.audit import audit_checkpoint_write, audit_verify
 from cases.services.competition import competition_snapshot_take
 from cases.services.identity import identity_reencrypt
 from cases.services.summaries import competition_summaries_warm
@@ -81,9 +81,16 @@ def identity_reencrypt_task() -> int:
 
 @shared_task(base=ReliableTask, name="cases.audit_verify")
 def audit_verify_task() -> dict[str, object]:
-    """Check the audit chain (scheduled nightly by beat); the result names the first break."""
-    report = audit_verify()
-    return {"checked": report.checked, "first_broken_id": report.first_broken_id}
+    """Check the whole audit chain against every checkpoint (beat, nightly) and sign a new
+    checkpoint if it verifies; the result names each problem found."""
+    return audit_checkpoint_write(report=audit_verify()).as_dict()
+
+
+@shared_task(base=ReliableTask, name="cases.audit_checkpoint")
+def audit_checkpoint_task() -> dict[str, object]:
+    """Check the events since the latest checkpoint and sign a new one, kept outside the
+    database (beat, every AUDIT_CHECKPOINT_SECONDS)."""
+    return audit_checkpoint_write().as_dict()
 
 
 # A worker that dies mid-delivery leaves the message to be redelivered; the event's lease and

@@ -24,6 +24,7 @@ PRODUCTION = DJANGO_ENV == "production"
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production-0123456789"  # noqa: S105
 _DEV_FIELD_ENCRYPTION_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWRvLW5vdC11c2UhISE="
 _DEV_BLIND_INDEX_KEY = "dev-only-blind-index-key-do-not-use-in-production"
+_DEV_AUDIT_CHAIN_KEY = "dev-only-audit-chain-key-do-not-use-in-production"
 
 if PRODUCTION:
     _missing = [
@@ -32,6 +33,8 @@ if PRODUCTION:
             "SECRET_KEY",
             "FIELD_ENCRYPTION_KEYS",
             "BLIND_INDEX_KEY",
+            "AUDIT_CHAIN_KEYS",
+            "AUDIT_CHECKPOINT_PATH",
             "ALLOWED_HOSTS",
         )
         if not env.str(name, default="")
@@ -53,13 +56,35 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[_DEV_FIELD_ENCRYPTION_KEY])
 BLIND_INDEX_KEY = env.str("BLIND_INDEX_KEY", default=_DEV_BLIND_INDEX_KEY)
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="IQ")
+# The audit chain's HMAC keys (cases/services/audit_chain.py), newest first: the first chains
+# new events and signs checkpoints, every key verifies what it chained (rotation). Signed
+# checkpoints of the chain are appended to AUDIT_CHECKPOINT_PATH (a file on another volume,
+# append-only; empty: the process log only) every AUDIT_CHECKPOINT_SECONDS by beat.
+AUDIT_CHAIN_KEYS = [
+    key.strip()
+    for key in env.list("AUDIT_CHAIN_KEYS", default=[_DEV_AUDIT_CHAIN_KEY])
+    if key.strip()
+]
+AUDIT_CHECKPOINT_PATH = env.str("AUDIT_CHECKPOINT_PATH", default="")
+AUDIT_CHECKPOINT_SECONDS = env.int("AUDIT_CHECKPOINT_SECONDS", default=10 * 60)
 
 if PRODUCTION and (
     SECRET_KEY == _DEV_SECRET_KEY
     or _DEV_FIELD_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEYS
     or BLIND_INDEX_KEY == _DEV_BLIND_INDEX_KEY
+    or _DEV_AUDIT_CHAIN_KEY in AUDIT_CHAIN_KEYS
 ):
     raise ImproperlyConfigured("DJANGO_ENV=production refuses the development keys.")
+# A key of its own: whoever learns SECRET_KEY or BLIND_INDEX_KEY must not be able to
+# recompute the audit chain; and long enough that it cannot be guessed.
+if PRODUCTION and (
+    not AUDIT_CHAIN_KEYS
+    or any(key in (SECRET_KEY, BLIND_INDEX_KEY) or len(key) < 32 for key in AUDIT_CHAIN_KEYS)
+):
+    raise ImproperlyConfigured(
+        "AUDIT_CHAIN_KEYS must be keys of their own (not SECRET_KEY or BLIND_INDEX_KEY), "
+        "each at least 32 characters long."
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -256,6 +281,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "monitoring-plan-nightly": {
         "task": "cases.monitoring_plan",
+    "audit-checkpoint": {
+        "task": "cases.audit_checkpoint",
+        "schedule": float(AUDIT_CHECKPOINT_SECONDS),
+    },
         "schedule": crontab(hour=1, minute=0),
     },
     "contacts-mark-missed-hourly": {
@@ -488,6 +517,8 @@ SURVEY_SCORE_DROP_ALERT = env.int("SURVEY_SCORE_DROP_ALERT", default=10)
 
 # Email, for staff notifications: EMAIL_URL such as smtp+tls://user:password@host:587
 # (django-environ's schemes; filemail:///path writes files, consolemail:// prints). Development
+    # The signed audit checkpoints: kept in the log whatever LOG_LEVEL, for log shipping.
+    "loggers": {"cases.audit.checkpoint": {"level": "INFO"}},
 # prints to the console; production must name its server.
 if PRODUCTION and not env.str("EMAIL_URL", default=""):
     raise ImproperlyConfigured("DJANGO_ENV=production needs EMAIL_URL for notification emails.")

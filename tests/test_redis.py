@@ -44,4 +44,9 @@ def test_a_task_goes_through_redis_to_a_real_worker(transactional_db):
     app.control.purge()
     with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
         result = audit_verify_task.delay()
-        assert result.get(timeout=30) == {"checked": 3, "first_broken_id": None}
+        assert result.get(timeout=30) == {
+            "checked": 3,
+            "first_broken_id": None,
+            "problems": [],
+            "checkpoint": 3,
+        }

@@ -15,6 +15,8 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "a-real-secret-0f3c9e1d7b5a4c2e8f6d0b9a7c5e3f1d2b4a6c8e0f9d7b5a",
     "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "BLIND_INDEX_KEY": "a-real-blind-index-key-6b1f0e2d",
+    "AUDIT_CHAIN_KEYS": "a-real-audit-chain-key-5d2c8e1f9a7b3c6d0e4f",
+    "AUDIT_CHECKPOINT_PATH": "/var/lib/reintegration/audit/checkpoints.jsonl",
     "ALLOWED_HOSTS": "cases.example.org",
     "EMAIL_URL": "smtp+tls://mailer.example.org:587",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any, NoReturn
 
@@ -46,6 +47,10 @@ class AuditEvent(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # Which AUDIT_CHAIN_KEYS key chained this event (its fingerprint), so events chained before
+    # a key rotation still verify with the old key. Empty: a legacy event, written before the
+    # chain was keyed, hashed with plain SHA-256 (migration 0012).
+    key_id = models.CharField(max_length=16, blank=True, default="")
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -78,6 +83,13 @@ class AuditEvent(models.Model):
             "ip": self.ip,
         }
 
-    def compute_hash(self) -> str:
+    def compute_hash(self, key: bytes | None) -> str:
+        """The event's link in the chain: HMAC-SHA256 under ``key`` of the previous hash and
+        the canonical content, so nobody without the key can recompute the chain after an
+        edit. ``None`` computes the legacy, unkeyed SHA-256 of events written before the
+        chain was keyed (``key_id`` empty)."""
         canonical = json.dumps(self.content(), sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256((self.prev_hash + canonical).encode("utf-8")).hexdigest()
+        message = (self.prev_hash + canonical).encode("utf-8")
+        if key is None:
+            return hashlib.sha256(message).hexdigest()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
