@@ -65,4 +65,4 @@ bench-seed: $(VENV)/.installed-dev
 	$(BIN)/python bench/seed.py
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles .pytest_cache
+	rm -rf $(VENV) .venv-runtime-* db.sqlite3 staticfiles .pytest_cache
