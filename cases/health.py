@@ -6,9 +6,15 @@ running? No login, no personal data, never cached.
                 "cache": {...}, "broker": {...},
                 "beat": {"status": ..., "last_run_age_seconds": ...}}}
 
-200 while the service can serve (``ok``, or ``degraded``: a part other than the database is
-down or beat has not run for a while, and background work waits in the outbox); 503 when the
-database is down, so a load balancer takes the instance out.
+A part that is down (or beat, stale) also carries ``"effect"``: what that means for what this
+instance serves.
+
+200 while the instance serves pages and the API, reads and writes (``ok``, or ``degraded``:
+the cache or the broker is down, or beat has not run for a while; requests still succeed,
+without API rate limits while the cache is down, and background work waits in the outbox);
+503 when the database is down, so a load balancer takes the instance out. A Redis outage
+therefore keeps the instance in service, which is right only because requests really do
+succeed without Redis: tests/reliability/test_redis_down.py shows both with Redis stopped.
 """
 
 from __future__ import annotations

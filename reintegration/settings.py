@@ -177,11 +177,19 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's Redis cache, failing open: with Redis down a read is a miss and a write
+            # is dropped, so requests are served (without rate limits) instead of failing.
+            "BACKEND": "reintegration.cache.FailOpenRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="reintegration"),
-            # A Redis that stops answering must not stall requests (throttling, /health/).
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {
+                # A Redis that stops answering must not stall requests (throttling, /health/).
+                "socket_connect_timeout": 2,
+                "socket_timeout": 2,
+                # After a failure Redis is not asked again for this long: one request waits
+                # the timeout on a hanging Redis, not every request.
+                "circuit_seconds": env.float("CACHE_CIRCUIT_SECONDS", default=5.0),
+            },
         }
     }
 else:

@@ -6,15 +6,20 @@ each side's views list only their own authentication class.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from redis.exceptions import RedisError
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
 from cases.models import AccessKey, AccessKeyKind, PartnerOrganisation
 from cases.services.keys import access_key_check
+from reintegration.cache import LogEvery, cache_outage
+
+logger = logging.getLogger(__name__)
 
 
 def _bearer(request: Request) -> str | None:
@@ -109,7 +114,39 @@ class SettingsRateMixin:
         return str(rate) if rate else None
 
 
-class StaffThrottle(SettingsRateMixin, throttling.SimpleRateThrottle):
+# A cache that raises (not the project's fail-open one) is said at most once a minute.
+_raising_cache_log = LogEvery(60.0)
+
+
+class FailOpenThrottle(throttling.SimpleRateThrottle):
+    """A rate limit that lets the request through when the cache that counts is down: a Redis
+    outage costs the API its rate limits, never its answers. Said in the log when an outage
+    starts and every minute while it lasts, or at most once a minute for a cache that raises
+    (not the project's: ``reintegration/cache.py`` fails open by itself)."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        try:
+            allowed = super().allow_request(request, view)
+        except (RedisError, OSError) as exc:
+            if _raising_cache_log.due("throttle"):
+                logger.warning(
+                    "API rate limit not enforced: the cache is unavailable (%s)",
+                    type(exc).__name__,
+                )
+            return True
+        outage = cache_outage()
+        if outage is not None:
+            outage.warn(
+                logger,
+                "throttle",
+                "API rate limits are not enforced while the cache at %s is unavailable",
+                outage.where,
+            )
+            return True
+        return allowed
+
+
+class StaffThrottle(SettingsRateMixin, FailOpenThrottle):
     scope = "staff"
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
@@ -118,7 +155,7 @@ class StaffThrottle(SettingsRateMixin, throttling.SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class PartnerThrottle(SettingsRateMixin, throttling.SimpleRateThrottle):
+class PartnerThrottle(SettingsRateMixin, FailOpenThrottle):
     """Per key, on the shared cache (Redis when configured), so every web worker counts."""
 
     scope = "partner"

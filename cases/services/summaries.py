@@ -12,6 +12,10 @@ live: they are fast, and their users expect to see a contact they just recorded.
 gathers the whole open caseload once, applies the rules once per case, and stores the summary
 of every team set someone looks at: each programme, and each user's case scope and
 supervised teams. A summary carries ``computed_at``; pages and the API show it.
+
+While the cache is down (Redis unreachable; ``reintegration/cache.py``) a large caseload's
+summary is computed on request, as on a cold cache, and kept in the web process's memory until
+the cache is back, so each process computes it once rather than on every request.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Collection, Iterable
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -40,6 +45,7 @@ from cases.competition import (
 )
 from cases.models import Case, Membership, Role, Stage, Team
 from cases.selectors import Viewer
+from reintegration.cache import LogEvery, Outage, cache_outage
 
 logger = logging.getLogger(__name__)
 
@@ -52,20 +58,43 @@ def summary_cache_key(team_ids: Collection[int], today: datetime.date) -> str:
     return f"{KEY_PREFIX}:{today.isoformat()}:{digest[:32]}"
 
 
+# Summaries computed while the shared cache is down, in this process only, under the outage's
+# number: none is read once that outage is over. At about 20 KB a summary, a few MB at most.
+_kept_here = LocMemCache(
+    "competition-summaries-while-the-cache-is-down", {"OPTIONS": {"MAX_ENTRIES": 200}}
+)
+# A cache that raises (not the project's fail-open one) is said at most once a minute.
+_raising_cache_log = LogEvery(60.0)
+
+
+def _local_key(key: str, outage: Outage) -> str:
+    return f"{key}:outage-{outage.number}"
+
+
 def _cache_get(key: str) -> CompetitionSummary | None:
     try:
         found = cache.get(key)
-    except Exception:  # a cache that is down means computing live, never an error page
-        logger.warning("competition summary cache unavailable", exc_info=True)
+    except Exception as exc:  # a cache that is down means computing live, never an error page
+        if _raising_cache_log.due("get"):
+            logger.warning("competition summary cache unavailable (%s)", type(exc).__name__)
         return None
+    outage = cache_outage()
+    if found is None and outage is not None:
+        found = _kept_here.get(_local_key(key, outage))
     return found if isinstance(found, CompetitionSummary) else None
 
 
 def _cache_set(key: str, summary: CompetitionSummary) -> None:
+    timeout = settings.COMPETITION_SUMMARY_CACHE_SECONDS
     try:
-        cache.set(key, summary, timeout=settings.COMPETITION_SUMMARY_CACHE_SECONDS)
-    except Exception:
-        logger.warning("competition summary cache unavailable", exc_info=True)
+        cache.set(key, summary, timeout=timeout)
+    except Exception as exc:
+        if _raising_cache_log.due("set"):
+            logger.warning("competition summary cache unavailable (%s)", type(exc).__name__)
+        return
+    outage = cache_outage()
+    if outage is not None:
+        _kept_here.set(_local_key(key, outage), summary, timeout=timeout)
 
 
 def _worth_caching(summary: CompetitionSummary) -> bool:

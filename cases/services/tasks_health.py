@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
@@ -41,6 +41,7 @@ from cases.models import (
     Role,
 )
 from cases.selectors import Actor
+from reintegration.cache import FailOpenRedisCache, LogEvery
 
 from .audit import audit_record
 from .errors import ActionNotAllowed, DomainError
@@ -229,14 +230,45 @@ class HealthReport:
         }
 
 
-def _timed(probe: Callable[[], str]) -> Check:
+# What a part in trouble means for what this instance serves, in the answer of ``/health/``:
+# an operator (or a load balancer's log) reads why "degraded" still answers 200. What the
+# cache's and the broker's say is shown with Redis stopped in tests/reliability/test_redis_down.py.
+EFFECTS = {
+    "database": "Nothing can be served without the database.",
+    "cache": (
+        "Requests are still served: API rate limits are not enforced, and a large "
+        "caseload's competition summary is computed by each web process until the cache "
+        "is back."
+    ),
+    "broker": (
+        "Requests are still served: emails, webhooks and other background work wait in "
+        "the outbox and are sent once the broker is back."
+    ),
+    "beat": (
+        "Requests are still served: periodic work (the outbox dispatcher, reminders, "
+        "summary refreshes) is not running on time."
+    ),
+}
+# A probe that fails on every check is logged at most once a minute per part: load balancers
+# ask every few seconds.
+_probe_log = LogEvery(60.0)
+
+
+def _timed(name: str, probe: Callable[[], str]) -> Check:
     started = time.monotonic()
     try:
         status = probe()
     except Exception as exc:  # a check that cannot run reports the part as down
-        logger.warning("health: %s", _error_text(exc))
+        if _probe_log.due(name):
+            logger.warning("health: %s: %s", name, _error_text(exc))
         status = "down"
     return Check(status, {"latency_ms": int((time.monotonic() - started) * 1000)})
+
+
+def _with_effect(name: str, check: Check) -> Check:
+    if check.status in ("down", "stale"):
+        return Check(check.status, {**check.extra, "effect": EFFECTS[name]})
+    return check
 
 
 def _database() -> str:
@@ -252,6 +284,11 @@ def _database() -> str:
 
 
 def _cache() -> str:
+    backend = caches["default"]
+    if isinstance(backend, FailOpenRedisCache):
+        # Asked now even while the cache is not asking Redis (its circuit is open), and a
+        # success closes the circuit: /health/ reports Redis as it is this moment.
+        return "ok" if backend.probe() else "down"
     key = f"health:{uuid.uuid4().hex}"
     cache.set(key, "1", timeout=10)
     found = cache.get(key)
@@ -318,7 +355,8 @@ def _beat(database_up: bool) -> Check:
     try:
         age = beat_last_run_age()
     except Exception as exc:
-        logger.warning("health: beat: %s", _error_text(exc))
+        if _probe_log.due("beat"):
+            logger.warning("health: beat: %s", _error_text(exc))
         return Check("unknown", {"last_run_age_seconds": None})
     stale_after = int(settings.CELERY_BEAT_STALE_AFTER_SECONDS)
     status = "ok" if age is not None and age <= stale_after else "stale"
@@ -327,15 +365,17 @@ def _beat(database_up: bool) -> Check:
 
 def health_report() -> HealthReport:
     """The state of every part the service needs. ``down`` when the database is (nothing
-    works without it), ``degraded`` when another part is (pages work; background work waits,
-    safely, in the outbox), ``ok`` otherwise."""
-    database = _timed(_database)
+    works without it), ``degraded`` when another part is (pages and the API work, without
+    rate limits if the cache is down; background work waits, safely, in the outbox), ``ok``
+    otherwise. A part in trouble carries its ``effect`` on what is served (:data:`EFFECTS`)."""
+    database = _timed("database", _database)
     checks = {
         "database": database,
-        "cache": _timed(_cache),
-        "broker": _timed(_broker),
+        "cache": _timed("cache", _cache),
+        "broker": _timed("broker", _broker),
         "beat": _beat(database.status == "ok"),
     }
+    checks = {name: _with_effect(name, check) for name, check in checks.items()}
     if database.status != "ok":
         overall = "down"
     elif all(check.status in ("ok", "eager") for check in checks.values()):

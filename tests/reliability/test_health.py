@@ -18,6 +18,7 @@ from cases.tasks import outbox_dispatch_task
 
 from .. import factories as f
 from .conftest import celery_app_on, free_port, needs_redis_server
+from .test_redis_down import production_caches
 
 pytestmark = pytest.mark.django_db
 
@@ -87,6 +88,7 @@ def test_beat_that_never_ran_is_degraded(client, celery_on_redis):
         "status": "stale",
         "last_run_age_seconds": None,
         "stale_after_seconds": 15 * 60,
+        "effect": tasks_health.EFFECTS["beat"],
     }
 
 
@@ -97,17 +99,36 @@ def test_broker_down_is_degraded_and_answers_quickly(client, celery_broker_down)
     assert body["status"] == "degraded"
     assert body["checks"]["broker"]["status"] == "down"
     assert body["checks"]["broker"]["latency_ms"] < 2000
+    assert "wait in the outbox" in body["checks"]["broker"]["effect"]
+    assert "effect" not in body["checks"]["database"]
 
 
-def test_cache_down_is_degraded(client, celery_eager, monkeypatch):
-    def broken(*args, **kwargs):
-        raise ConnectionError("cache unreachable")
-
-    monkeypatch.setattr(tasks_health.cache, "set", broken)
+@needs_redis_server
+def test_cache_down_is_degraded_and_says_requests_are_served_without_rate_limits(
+    client, celery_eager, redis_server, settings, monkeypatch
+):
+    settings.CACHES = production_caches(monkeypatch, redis_server.url)
+    assert _status_only(body_of(client)["checks"]["cache"]) == "ok"
+    redis_server.stop()
     response, body = _health(client)
-    assert response.status_code == 200
+    assert response.status_code == 200  # tests/reliability/test_redis_down.py: it serves
     assert body["status"] == "degraded"
-    assert body["checks"]["cache"]["status"] == "down"
+    cache_check = body["checks"]["cache"]
+    assert cache_check["status"] == "down"
+    assert cache_check["effect"].startswith("Requests are still served")
+    assert "rate limits are not enforced" in cache_check["effect"]
+    assert _status_only(body["checks"]["database"]) == "ok"
+    assert body["checks"]["broker"]["status"] == "eager"
+
+
+def body_of(client):
+    return _health(client)[1]
+
+
+def _status_only(check):
+    """The status of a check that carries nothing else but its latency (no ``effect``)."""
+    assert set(check) == {"status", "latency_ms"}, check
+    return check["status"]
 
 
 def test_database_down_is_503(client, celery_on_down_database):
@@ -115,6 +136,7 @@ def test_database_down_is_503(client, celery_on_down_database):
     assert response.status_code == 503
     assert body["status"] == "down"
     assert body["checks"]["database"]["status"] == "down"
+    assert body["checks"]["database"]["effect"] == "Nothing can be served without the database."
     assert body["checks"]["beat"]["status"] in ("eager", "unknown")
 
 
