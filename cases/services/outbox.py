@@ -155,18 +155,30 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:255]
 
 
-def _abandon_unfinished(event: OutboxEvent, *, lease_ended_at: datetime.datetime) -> None:
+def _abandon_unfinished(event: OutboxEvent, *, lease_ended_at: datetime.datetime) -> bool:
     """The event is due again while an attempt of it has no outcome: that attempt's lease
-    ran out, so its worker is gone (or too late to count). Say so in the log."""
+    ran out, so its worker is gone (or too late to count). Say so in the log, and count it
+    as a failed attempt: a message that kills every worker taking it must still end dead
+    after ``WEBHOOK_MAX_ATTEMPTS``, not be retried forever. True when that made it dead."""
     abandoned = DeliveryAttempt.objects.filter(event=event, outcome=DeliveryOutcome.STARTED).update(
         outcome=DeliveryOutcome.ABANDONED, finished_at=lease_ended_at, error=ABANDONED_ERROR
     )
-    if abandoned:
+    if not abandoned:
+        return False
+    logger.warning(
+        "outbox event %s: %s attempt(s) abandoned when their lease ran out",
+        event.uuid,
+        abandoned,
+    )
+    event.attempts += abandoned
+    event.last_error = ABANDONED_ERROR
+    if event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        event.status = OutboxStatus.DEAD
         logger.warning(
-            "outbox event %s: %s attempt(s) abandoned when their lease ran out",
-            event.uuid,
-            abandoned,
+            "outbox event %s dead-lettered after %s attempts", event.uuid, event.attempts
         )
+    event.save(update_fields=["attempts", "last_error", "status"])
+    return event.status == OutboxStatus.DEAD
 
 
 def outbox_claim(
@@ -191,7 +203,8 @@ def outbox_claim(
         now = timezone.now()
         if event.status != OutboxStatus.PENDING or event.next_attempt_at > now:
             return event, None
-        _abandon_unfinished(event, lease_ended_at=event.next_attempt_at)
+        if _abandon_unfinished(event, lease_ended_at=event.next_attempt_at):
+            return event, None
         message = prepare(event)
         if message is None:
             return event, None
@@ -218,7 +231,9 @@ def outbox_record_attempt(*, attempt_id: int, outcome: AttemptOutcome) -> Outbox
         attempt = DeliveryAttempt.objects.get(pk=attempt_id)
         now = timezone.now()
         error = outcome.error
-        if attempt.outcome == DeliveryOutcome.ABANDONED:
+        # Counted as failed already when its lease ran out (``_abandon_unfinished``).
+        counted = attempt.outcome == DeliveryOutcome.ABANDONED
+        if counted:
             # Not dead after all, only slower than its lease: what happened still counts.
             error = f"{error} {LATE_NOTE}" if error else LATE_NOTE
         attempt.finished_at = now
@@ -229,7 +244,8 @@ def outbox_record_attempt(*, attempt_id: int, outcome: AttemptOutcome) -> Outbox
         attempt.save(
             update_fields=["finished_at", "outcome", "status_code", "error", "duration_ms"]
         )
-        if event.status != OutboxStatus.PENDING:
+        late_success = outcome.ok and counted and event.status == OutboxStatus.DEAD
+        if event.status != OutboxStatus.PENDING and not late_success:
             # Someone else finished it while our lease ran out; the log row is all we add.
             return event
         if outcome.ok:
@@ -239,7 +255,8 @@ def outbox_record_attempt(*, attempt_id: int, outcome: AttemptOutcome) -> Outbox
             event.save(update_fields=["status", "delivered_at", "last_error"])
             logger.info("outbox event %s delivered (attempt %s)", event.uuid, attempt.number)
             return event
-        event.attempts += 1
+        if not counted:
+            event.attempts += 1
         event.last_error = outcome.error
         if event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
             event.status = OutboxStatus.DEAD

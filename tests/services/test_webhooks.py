@@ -285,7 +285,8 @@ def test_an_attempt_whose_worker_died_is_abandoned_when_its_lease_runs_out(
     with time_machine.travel(start + lease + datetime.timedelta(seconds=1), tick=False):
         event = webhook_deliver(event_id=event.pk)
 
-    assert event.status == OutboxStatus.DELIVERED and event.attempts == 0
+    # The abandoned attempt counts as a failed one.
+    assert event.status == OutboxStatus.DELIVERED and event.attempts == 1
     abandoned, delivered = DeliveryAttempt.objects.filter(event=event)
     assert (abandoned.number, abandoned.outcome) == (1, DeliveryOutcome.ABANDONED)
     assert abandoned.finished_at == start + lease  # when its lease ran out
@@ -306,6 +307,44 @@ def test_an_attempt_whose_worker_died_is_abandoned_when_its_lease_runs_out(
     abandoned.refresh_from_db()
     assert (abandoned.outcome, abandoned.error) == (DeliveryOutcome.DELIVERED, LATE_NOTE)
     assert OutboxEvent.objects.get(pk=event.pk).status == OutboxStatus.DELIVERED
+
+
+def test_a_message_that_kills_every_worker_ends_dead_after_the_attempts_allowed(
+    partner, receiver, settings
+):
+    settings.WEBHOOK_MAX_ATTEMPTS = 2
+    register(partner, receiver.url_for("/hook"))
+    (event,) = enqueue(partner)
+    lease = outbox_lease(send_timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
+    moment = timezone.now()
+    for _ in range(2):  # each worker claims it and dies before it can report
+        with time_machine.travel(moment, tick=False):
+            _event, claim = outbox_claim(event.pk, lease=lease, prepare=lambda event: event.uuid)
+        assert claim is not None
+        moment += lease + datetime.timedelta(seconds=1)
+
+    with time_machine.travel(moment, tick=False):
+        event, claim = outbox_claim(event.pk, lease=lease, prepare=lambda event: event.uuid)
+
+    assert claim is None  # dead-lettered, not handed to a third worker
+    assert (event.status, event.attempts, event.last_error) == (
+        OutboxStatus.DEAD,
+        2,
+        ABANDONED_ERROR,
+    )
+    assert list(DeliveryAttempt.objects.filter(event=event).values_list("outcome", flat=True)) == [
+        DeliveryOutcome.ABANDONED,
+        DeliveryOutcome.ABANDONED,
+    ]
+    assert requests_to(receiver) == []
+
+    # The second worker was only slow: its late success still delivers the event.
+    outbox_record_attempt(
+        attempt_id=DeliveryAttempt.objects.get(event=event, number=2).pk,
+        outcome=AttemptOutcome(ok=True, error="", duration_ms=5),
+    )
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == (OutboxStatus.DELIVERED, 2)
 
 
 # --- Dead letter and replay --------------------------------------------------------------
