@@ -405,7 +405,7 @@ def audit_verify(
             "No checkpoint file is configured (AUDIT_CHECKPOINT_PATH): a removed tail, or a "
             "chain rewritten as legacy events, cannot be detected without one."
         )
-    elif latest is None:
+    elif latest is None and not reading.missing:
         notes.append("No signed checkpoint was found to compare the chain with.")
     return ChainReport(
         walk.checked,
