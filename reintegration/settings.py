@@ -221,6 +221,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # The worker retries connecting to Redis at start-up instead of exiting.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A backstop, not the fix (issue #12): the whole-caseload jobs stream and batch their work so
+# that no pool process passes 200 MB at 100,000 cases (`make bench` reports it). Should one
+# still pass this many kilobytes of resident memory, it finishes its task and is replaced by
+# a fresh process. 0 turns it off.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
+    env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=200_000) or None
+)
 # Retries (the shared base task of cases/tasks.py): on any error a task is retried up to
 # MAX_RETRIES times, each after a random wait between 0 and BACKOFF * 2**retry seconds (full
 # jitter, so retries from many tasks spread out), never more than BACKOFF_MAX; after the last
@@ -258,7 +265,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # and Celery's publish retries are separate and unchanged.
     "max_retries": 0,
     "socket_connect_timeout": 2,
+    # A Redis that hangs without closing the connection (frozen, failing over, a firewall
+    # dropping it) would hold a publishing request forever. Longer than the 1 s BRPOP a
+    # worker's consumer waits on, so an idle worker never times out.
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=5.0),
 }
+# The same for the result store (Celery's default read timeout there is 120 s).
+CELERY_REDIS_SOCKET_TIMEOUT = env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=5.0)
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2.0
 # A connection attempt to a broker that is down gives up quickly: a request that queues a task
 # after its commit must not hang (what it queued waits in the outbox for the dispatcher).
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
@@ -281,6 +295,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cases.audit_verify",
         "schedule": crontab(hour=2, minute=30),
     },
+    "audit-checkpoint": {
+        "task": "cases.audit_checkpoint",
+        "schedule": float(AUDIT_CHECKPOINT_SECONDS),
+    },
     # Webhooks and notification emails alike: retries, and whatever was committed while the
     # broker was down.
     "outbox-dispatch": {
@@ -289,10 +307,6 @@ CELERY_BEAT_SCHEDULE = {
     },
     "monitoring-plan-nightly": {
         "task": "cases.monitoring_plan",
-    "audit-checkpoint": {
-        "task": "cases.audit_checkpoint",
-        "schedule": float(AUDIT_CHECKPOINT_SECONDS),
-    },
         "schedule": crontab(hour=1, minute=0),
     },
     "contacts-mark-missed-hourly": {
@@ -455,6 +469,9 @@ REST_FRAMEWORK = {
     # JSON only: one request body per operation in the schema, so generated clients send JSON.
     # DRF's JSON parser, with a 400 for JSON nested too deep (cases/api/parsers.py).
     "DEFAULT_PARSER_CLASSES": ["cases.api.parsers.JSONParser"],
+    # JSON answers only, to browsers too: DRF's browsable API pages rely on inline styles the
+    # Content-Security-Policy blocks and link to another origin; /api/docs/ is the API's page.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "cases.api.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
@@ -517,6 +534,8 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # The signed audit checkpoints: kept in the log whatever LOG_LEVEL, for log shipping.
+    "loggers": {"cases.audit.checkpoint": {"level": "INFO"}},
 }
 
 # The reintegration survey: a fall of the overall score by at least this many points (0-100)
@@ -525,8 +544,6 @@ SURVEY_SCORE_DROP_ALERT = env.int("SURVEY_SCORE_DROP_ALERT", default=10)
 
 # Email, for staff notifications: EMAIL_URL such as smtp+tls://user:password@host:587
 # (django-environ's schemes; filemail:///path writes files, consolemail:// prints). Development
-    # The signed audit checkpoints: kept in the log whatever LOG_LEVEL, for log shipping.
-    "loggers": {"cases.audit.checkpoint": {"level": "INFO"}},
 # prints to the console; production must name its server.
 if PRODUCTION and not env.str("EMAIL_URL", default=""):
     raise ImproperlyConfigured("DJANGO_ENV=production needs EMAIL_URL for notification emails.")

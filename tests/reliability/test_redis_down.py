@@ -226,6 +226,42 @@ def test_a_hanging_redis_is_asked_once_not_on_every_request(
     assert len(_warnings(caplog, "reintegration.cache", "unavailable")) == 1
 
 
+def test_a_write_completes_while_the_broker_hangs(
+    api, make_case, redis_server, celery_on_redis, settings, monkeypatch
+):
+    """A frozen broker accepts the connection and never answers: the publish after the
+    commit gives up at the broker's socket timeout, and the incident is stored with its
+    emails waiting in the outbox. (Without a socket timeout the request never returns; the
+    alarm only keeps such a failure from hanging the suite.)"""
+    settings.CACHES = production_caches(monkeypatch, redis_server.url, CACHE_CIRCUIT_SECONDS="600")
+    assert celery_on_redis.conf.broker_transport_options["socket_timeout"] > 0
+    case = make_case(Stage.MONITORING)
+    alice = api("alice")
+    body = {"kind": "threat_received", "occurred_on": timezone.localdate().isoformat()}
+
+    def still_waiting(_signum: int, _frame: Any) -> None:
+        raise AssertionError("the request was still waiting on the frozen broker")
+
+    assert redis_server.process is not None
+    previous = signal.signal(signal.SIGALRM, still_waiting)
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    signal.alarm(120)
+    try:
+        response = alice.post(
+            f"/api/v1/cases/{case.case_number}/incidents/",
+            {**body, "severity": "high"},
+            format="json",
+        )
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    _json(response, 201)
+    emails = OutboxEvent.objects.filter(channel=OutboxChannel.EMAIL)
+    assert emails.exists()
+    assert set(emails.values_list("status", flat=True)) == {OutboxStatus.PENDING}
+
+
 def _connections(server: RedisServer) -> int:
     client = server.client()
     try:
