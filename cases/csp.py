@@ -19,14 +19,15 @@ from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 # with the nonce our template hands to Redoc; perfect-scrollbar's stylesheet is written as the
 # bundle loads, before Redoc knows the nonce, so exactly its text is allowed by hash (and the
 # empty element it starts as). A Redoc upgrade that changes that text fails
-# tests/browser/test_csp_origins.py, whose message names the new hash. Redoc's search index runs
-# in a worker made from a blob: URL.
+# tests/browser/test_csp_origins.py, whose message names the new hash. Redoc draws a few icons
+# as data: images, and runs its search index in a worker made from a blob: URL.
 REDOC_POLICY_UPDATE = {
     "style-src": [
         NONCE,
         "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # "" (the element, empty)
         "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",  # perfect-scrollbar 1.5 CSS
     ],
+    "img-src": ["data:"],
     "worker-src": [SELF, "blob:"],
 }
 # Swagger UI (/api/docs/): its stylesheet draws its icons as data: SVG images.
