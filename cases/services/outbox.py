@@ -88,6 +88,8 @@ def _queue_delivery(ids: list[int]) -> None:
             logger.warning(
                 "outbox event %s: delivery not started now; the dispatcher will", event_id
             )
+            # The broker is down or hanging: the rest would only wait on it one by one.
+            return
 
 
 # --- Back-off and lease ----------------------------------------------------------------------
