@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
@@ -10,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from cases import crypto, selectors
+from cases import crypto, selectors, validators
 from cases.models import (
     IDENTITY_FIELDS,
     Case,
@@ -63,10 +64,12 @@ INTAKE_INPUT_FIELDS = (
 
 class FieldRules:
     """One model's field validation as ``full_clean`` runs it (conversion, choices, blank and
-    null, validators, then the model's ``clean()``), compiled once and free of queries: the rows
-    are new, so uniqueness is the database's to enforce, and the check constraints restate these
-    rules. ``case_open`` applies it to one person, the bulk import to every row of a file, so both
-    refuse exactly the same input with the same messages."""
+    null, validators, then the model's ``clean()``), plus the input rules every way in shares
+    (``cases.validators``: no control characters, no text longer than its column, no date its
+    field cannot be), compiled once and free of queries: the rows are new, so uniqueness is the
+    database's to enforce, and the check constraints restate these rules. ``case_open`` applies
+    it to one person, the bulk import to every row of a file, so both refuse exactly the same
+    input with the same messages."""
 
     # Values of choice, date, number and yes/no fields repeat from row to row; their cleaned
     # form is remembered (a bounded number of them; never identity, which is free text).
@@ -88,6 +91,13 @@ class FieldRules:
             if field.choices or isinstance(field, repeating)
         }
         self.cache: dict[tuple[str, type, Any], Any] = {}
+        # Checked on every value, never cached: whether a date is "in the future" depends on
+        # the day it is checked.
+        self.checks = {
+            name: check
+            for name, field in self.fields.items()
+            if (check := validators.checker(field)) is not None
+        }
         # A field left out takes its default, which full_clean would refuse for required ones.
         self.missing: dict[str, list[str]] = {}
         for name, field in self.fields.items():
@@ -116,23 +126,38 @@ class FieldRules:
         except TypeError:  # an unhashable value, such as a list
             return self._clean_one(field, raw)
 
-    def clean(self, data: Mapping[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
+    def clean(
+        self,
+        data: Mapping[str, Any],
+        errors: dict[str, list[str]],
+        *,
+        today: datetime.date | None = None,
+    ) -> dict[str, Any]:
         """The cleaned values of ``data``; every refusal goes into ``errors`` under
-        ``prefix.field``."""
+        ``prefix.field``. ``today`` (``timezone.localdate()`` if not given) decides which dates
+        are in the future: an import reads the clock once for the whole file."""
         prefix = self.prefix
         for name, messages in self.missing.items():
             if name not in data:
                 errors[f"{prefix}.{name}"] = messages
         cleaned: dict[str, Any] = {}
+        today = today or timezone.localdate()
         for name, raw in data.items():
             field = self.fields.get(name)
             if field is None:
                 errors[f"{prefix}.{name}"] = ["Unknown field."]
                 continue
             try:
-                cleaned[name] = self._clean_cached(name, field, raw)
+                value = self._clean_cached(name, field, raw)
             except ValidationError as exc:
                 errors[f"{prefix}.{name}"] = exc.messages
+                continue
+            check = self.checks.get(name)
+            problems = check(value, today) if check is not None and value is not None else None
+            if problems:
+                errors[f"{prefix}.{name}"] = problems
+            else:
+                cleaned[name] = value
         if self.has_clean:
             # As full_clean does, also when a field failed; that field is left at its default.
             instance = self.model.__new__(self.model)
@@ -168,11 +193,16 @@ class NewCaseRules:
         return list(needs)
 
     def check(
-        self, *, returnee: Mapping[str, Any], intake: Mapping[str, Any]
+        self,
+        *,
+        returnee: Mapping[str, Any],
+        intake: Mapping[str, Any],
+        today: datetime.date | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, list[str]]]:
         """(person values, intake values, errors by ``section.field``)."""
         errors: dict[str, list[str]] = {}
-        person = self.returnee.clean(returnee, errors)
+        today = today or timezone.localdate()
+        person = self.returnee.clean(returnee, errors, today=today)
         intake = dict(intake)
         if "urgent_needs" in intake:
             try:
@@ -180,7 +210,7 @@ class NewCaseRules:
             except ValidationError as exc:
                 errors.update(exc.message_dict)
                 del intake["urgent_needs"]
-        record = self.intake.clean(intake, errors)
+        record = self.intake.clean(intake, errors, today=today)
         return person, record, errors
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
-from cases import selectors
+from cases import selectors, validators
 from cases.models import Case, Role, Stage
 from cases.selectors import Actor
 
@@ -42,9 +42,32 @@ def only_fields(
     return dict(data)
 
 
-def validated(instance: models.Model, *, exclude: Iterable[str] = ()) -> models.Model:
-    """Run the model's field and constraint validation; raises ValidationError per field."""
-    instance.full_clean(exclude=list(exclude), validate_unique=True)
+def validated(
+    instance: models.Model,
+    *,
+    exclude: Iterable[str] = (),
+    queries: bool = True,
+    changed: Iterable[str] | None = None,
+) -> models.Model:
+    """Run the model's field and constraint validation and the input rules every way in shares
+    (``cases.validators``); raises ValidationError per field. ``queries=False`` leaves out the
+    checks that need the database (uniqueness, constraints): a bulk import checks those as a
+    set. ``changed`` (an update) limits the input rules to the fields being written: a value
+    stored earlier is not refused for an edit of another field."""
+    exclude = list(exclude)
+    refused: dict[str, list[Any]] = {}
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=queries, validate_constraints=queries)
+    except ValidationError as exc:
+        exc.update_error_dict(refused)
+    # On the values full_clean converted; a field it refused already has its message.
+    if changed is not None:
+        unchanged = {f.name for f in instance._meta.concrete_fields} - set(changed)
+        exclude = [*exclude, *unchanged]
+    for name, messages in validators.instance_errors(instance, exclude=exclude).items():
+        refused.setdefault(name, list(messages))
+    if refused:
+        raise ValidationError(refused)
     return instance
 
 

@@ -44,12 +44,7 @@ def consent_build(
         recorded_by=actor,
         notes=notes,
     )
-    if per_row_queries:
-        validated(record, exclude=["returnee", "recorded_by"])
-    else:
-        record.full_clean(
-            exclude=["returnee", "recorded_by"], validate_unique=False, validate_constraints=False
-        )
+    validated(record, exclude=["returnee", "recorded_by"], queries=per_row_queries)
     return record
 
 

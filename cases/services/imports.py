@@ -26,9 +26,11 @@ matched without regard to case or surrounding spaces, in any order.
 
 Dates are YYYY-MM-DD; choices take their stored values (``camp_repatriation``); lists
 (urgent_needs, consent_scope) are separated by ``;``; detention_history is yes/no, true/false or
-1/0. An empty cell is a value left out; a cell holds at most 131,072 characters. Rows are
-numbered as a spreadsheet shows them: the header is row 1, the first person row 2; row 0 is the
-file as a whole. At most 50,000 rows and 20 MB (settings IMPORT_MAX_ROWS, IMPORT_MAX_BYTES).
+1/0. An empty cell is a value left out. A cell holds no more than its column (the input rules
+of ``cases.validators``, which name the column) and never more than the csv module reads
+(131,072 characters): such a cell is refused by its row and column, and the file is read no
+further. Rows are numbered as a spreadsheet shows them: the header is row 1, the first person
+row 2; row 0 is the file as a whole. At most 50,000 rows and 20 MB (settings IMPORT_MAX_ROWS, IMPORT_MAX_BYTES).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from cases import crypto, selectors
+from cases import crypto, selectors, validators
 from cases.bulkload import BulkLoader, Row
 from cases.fields import EncryptedTextField
 from cases.models import Case, ConsentRecord, IntakeRecord, Membership, Returnee, Role, Team
@@ -112,6 +114,22 @@ def _columns() -> dict[str, Column]:
 
 
 COLUMNS = _columns()
+
+
+def _column_max_lengths() -> dict[str, int]:
+    """The most characters each text column holds, as its model field defines it."""
+    model_of = {"returnee": Returnee, "intake": IntakeRecord, "consent": ConsentRecord}
+    limits = {}
+    for column in COLUMNS.values():
+        model = model_of.get(column.section)
+        field = model._meta.get_field(column.field) if model is not None else None
+        limit = validators.max_length_of(field) if isinstance(field, models.Field) else None
+        if limit is not None:
+            limits[column.name] = limit
+    return limits
+
+
+COLUMN_MAX_LENGTH = _column_max_lengths()
 # The fields case_open refuses to leave out, and the consent the intake wizard asks for.
 REQUIRED_COLUMNS = (
     *(name for name in RETURNEE_INPUT_FIELDS if name in NEW_CASE_RULES.returnee.missing),
@@ -226,20 +244,105 @@ def returnees_import(
 # --- checking ----------------------------------------------------------------------------------
 
 
-def _records(data: bytes, check: _Check) -> Iterator[tuple[int, list[str]]]:
-    """(row number, cells) of each non-empty row, the header first."""
+class _Lines:
+    """The file's lines as the csv reader takes them, remembering where each one ends, so the
+    record being read can be found again if the reader refuses it."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = iter(io.StringIO(text, newline=""))
+        self.offset = 0  # where the next line begins
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.lines)
+        self.offset += len(line)
+        return line
+
+
+def _records(data: bytes, check: _Check, header: list[str]) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cells) of each non-empty row, the header first. ``header`` is filled in by
+    the caller once it has read the first row, to name the column of a cell too large to read."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         check.refuse(0, "file", f"The file is not UTF-8 text (byte {exc.start}).")
         return
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        for number, cells in enumerate(reader, start=1):
-            if "".join(cells).strip():
-                yield number, cells
-    except csv.Error as exc:
-        check.refuse(0, "file", f"The file is not valid CSV (line {reader.line_num}): {exc}.")
+    lines = _Lines(text)
+    reader = csv.reader(lines)
+    number = 0
+    while True:
+        start = lines.offset
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            index = _oversized_cell(text, start) if "field limit" in str(exc) else None
+            if index is None:
+                check.refuse(
+                    0, "file", f"The file is not valid CSV (line {reader.line_num}): {exc}."
+                )
+            else:
+                # The reader cannot go on past such a cell: this error is the last one.
+                _refuse_oversized(check, number + 1, index, header if number else [])
+            return
+        number += 1
+        if "".join(cells).strip():
+            yield number, cells
+
+
+def _oversized_cell(text: str, start: int) -> int | None:
+    """The position of the first cell of the record at ``start`` that is longer than the csv
+    module reads (``csv.field_size_limit()``), reading it as the reader does (the default,
+    "excel", dialect: commas, double quotes doubled inside quoted cells); None if none is."""
+    limit = csv.field_size_limit()
+    index = length = 0
+    quoted = False
+    at_cell_start = True
+    position, end = start, len(text)
+    while position < end:
+        char = text[position]
+        position += 1
+        if quoted:
+            if char == '"':
+                if text.startswith('"', position):
+                    position += 1
+                    length += 1
+                else:
+                    quoted = False
+            else:
+                length += 1
+        elif char == '"' and at_cell_start:
+            quoted = True
+        elif char == ",":
+            index, length, at_cell_start = index + 1, 0, True
+            continue
+        elif char in "\r\n":
+            return None
+        else:
+            length += 1
+        at_cell_start = False
+        if length > limit:
+            return index
+    return None
+
+
+def _refuse_oversized(check: _Check, row: int, index: int, header: list[str]) -> None:
+    """Refuse a cell too large to read, naming its column and, if it has one, the column's
+    own limit (far below the csv module's)."""
+    size = csv.field_size_limit()
+    name = header[index] if index < len(header) and header[index] else f"column {index + 1}"
+    limit = COLUMN_MAX_LENGTH.get(name)
+    if limit is None:
+        check.refuse(row, name, f"A cell holds at most {size} characters.")
+    else:
+        check.refuse(
+            row,
+            name,
+            f"Ensure this value has at most {limit} characters (it has more than {size}).",
+        )
 
 
 def _header(number: int, cells: list[str], check: _Check) -> list[Column]:
@@ -257,7 +360,8 @@ def _header(number: int, cells: list[str], check: _Check) -> list[Column]:
 
 def _check_file(*, actor: Actor, team: Team, data: bytes) -> _Check:
     check = _Check()
-    records = _records(data, check)
+    header: list[str] = []
+    records = _records(data, check, header)
     first = next(records, None)
     if first is None:
         if not check.errors:
@@ -268,6 +372,7 @@ def _check_file(*, actor: Actor, team: Team, data: bytes) -> _Check:
     columns = _header(*first, check)
     if check.errors:
         return check
+    header[:] = [column.name for column in columns]
     check.fields = sorted(
         c.field if c.section in ("returnee", "case") else f"{c.section}.{c.field}" for c in columns
     )
@@ -310,6 +415,8 @@ class _RowCheck:
         self.consents: dict[tuple[str, tuple[str, ...], str, str], Any] = {}
         # consent_build checks a consent of a person; it is written with the imported one.
         self.placeholder = Returnee()
+        # One "today" for the whole file: which dates are in the future.
+        self.today = timezone.localdate()
 
     def check(self, number: int, cells: list[str], check: _Check) -> tuple[_Person | None, str]:
         """The row's person if it is valid, and its national ID's blind index either way."""
@@ -337,7 +444,7 @@ class _RowCheck:
             sections[column.section][column.field] = value
         errors_before = check.total_errors
         person, intake, errors = NEW_CASE_RULES.check(
-            returnee=sections["returnee"], intake=sections["intake"]
+            returnee=sections["returnee"], intake=sections["intake"], today=self.today
         )
         for key, messages in errors.items():
             section, _dot, name = key.partition(".")

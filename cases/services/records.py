@@ -124,7 +124,7 @@ def _update(
     changed = apply_changes(instance, changes, allowed=allowed)
     if not changed:
         return instance
-    validated(instance, exclude=["case", "recorded_by", "assessed_by"])
+    validated(instance, exclude=["case", "recorded_by", "assessed_by"], changed=changed)
     instance.version += 1  # type: ignore[attr-defined]
     update_fields = [*changed, "version"]
     if any(f.name == "updated_at" for f in instance._meta.fields):

@@ -13,12 +13,14 @@ from typing import Any, ClassVar, cast
 
 from django import forms
 from django.contrib.auth.models import User
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.db.models import Count
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from cases import selectors
+from cases import selectors, validators
 from cases.models import (
     IDENTITY_FIELDS,
     Affiliation,
@@ -115,6 +117,35 @@ def short_date(value: datetime.date | datetime.datetime) -> str:
     if isinstance(value, datetime.datetime):
         value = timezone.localtime(value).date()
     return formats.date_format(value, "SHORT_DATE_FORMAT")
+
+
+class RulesModelForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A model form that also applies the input rules every way in shares
+    (``cases.validators``: control characters, the column's length, the dates a field can
+    hold), so a page refuses on the field, as soon as it is sent, what the service that later
+    writes the record would refuse. ``rules_of`` maps a form field that is not a model field to
+    the model field whose rules it takes."""
+
+    rules_of: ClassVar[dict[str, str]] = {}
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]
+        today = timezone.localdate()
+        refused = []
+        for name, value in self.cleaned_data.items():
+            if self.has_error(name):
+                continue
+            try:
+                field = self._meta.model._meta.get_field(self.rules_of.get(name, name))
+            except FieldDoesNotExist:
+                continue
+            if isinstance(field, models.Field):
+                refused += [
+                    (name, message)
+                    for message in validators.value_errors(field, value, today=today)
+                ]
+        for name, message in refused:
+            self.add_error(name, message)
 
 
 class RecordForm(forms.Form):

@@ -233,3 +233,69 @@ def test_a_date_time_filter_with_any_valid_offset_is_compared_in_utc(api, world,
     later = client.get("/api/v1/cases/", {"opened_after": after.isoformat()})
     assert later.status_code == 200
     assert case.case_number not in [c["case_number"] for c in later.data["results"]]
+
+
+# --- bad input that must not slip through (issue #12, point 7) ---------------------------------
+
+FROZEN_NOW = datetime.datetime(2026, 11, 20, 9, 30, tzinfo=datetime.UTC)
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value", "message"),
+    [
+        ("returnee", "given_name", "Maryam\x00", "Null characters are not allowed."),
+        (
+            "returnee",
+            "family_name",
+            "al-\x07Hamdani",
+            "Control characters are not allowed: U+0007.",
+        ),
+        (
+            "returnee",
+            "given_name",
+            "M" * 100_000,
+            "Ensure this value has at most 200 characters (it has 100000).",
+        ),
+        ("intake", "notes", "Arrived\x1b", "Control characters are not allowed: U+001B."),
+        (
+            "intake",
+            "return_date",
+            "2099-01-01",
+            "The date cannot be later than today (2026-11-20).",
+        ),
+        ("returnee", "date_of_birth", "1066-10-14", "The date cannot be earlier than 1900-01-01."),
+    ],
+)
+def test_create_refuses_control_characters_overlong_text_and_impossible_dates(
+    api, world, time_machine, section, name, value, message
+):
+    """The JSON API refuses what the CSV import and the pages refuse, with the same message,
+    naming ``section.field``; nothing is written."""
+    time_machine.move_to(FROZEN_NOW, tick=False)
+    body = {**CREATE_BODY, "team": str(world.team_a.uuid)}
+    body[section] = {**body[section], name: value}
+    client = api("alice")
+    before = (Case.objects.count(), AuditEvent.objects.count())
+    response = client.post("/api/v1/cases/", body, format="json")
+    assert response.status_code == 400, response.data
+    assert response.data["error"]["code"] == "invalid"
+    assert response.data["error"]["fields"] == {f"{section}.{name}": [message]}
+    assert (Case.objects.count(), AuditEvent.objects.count()) == before
+
+
+def test_patching_the_person_refuses_what_create_refuses(api, world, cases, time_machine):
+    time_machine.move_to(FROZEN_NOW, tick=False)
+    case = cases["a"]
+    url = f"/api/v1/cases/{case.case_number}/"
+    client = api("alice")
+    events = AuditEvent.objects.count()
+    for change, message in (
+        ({"given_name": "Omar\x07"}, "Control characters are not allowed: U+0007."),
+        ({"address": "a" * 5000}, "Ensure this value has at most 500 characters (it has 5000)."),
+        ({"date_of_birth": "2099-01-01"}, "The date cannot be later than today (2026-11-20)."),
+    ):
+        response = client.patch(url, change, format="json", HTTP_IF_MATCH=f'"{case.version}"')
+        assert response.status_code == 400, response.data
+        assert response.data["error"]["fields"] == {name: [message] for name in change}
+    case.refresh_from_db()
+    assert (case.version, AuditEvent.objects.count()) == (1, events)

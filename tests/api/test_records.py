@@ -3,7 +3,6 @@ findings, strict bodies, consent before a referral, the approval flow, and partn
 
 import pytest
 from django.core.cache import cache
-from django.utils import timezone
 
 from cases.api.auth import PartnerThrottle
 from cases.models import (
@@ -17,8 +16,10 @@ from cases.models import (
 )
 
 from .. import factories as f
+from ..conftest import FROZEN_NOW
 
-TODAY = timezone.now().date().isoformat()
+# The day every test starts on (tests/conftest.py): a record dated after it is refused.
+TODAY = FROZEN_NOW.date().isoformat()
 
 # kind → (body to create, change to PATCH, the field the change sets)
 RECORDS = {
@@ -257,3 +258,63 @@ def test_partner_over_its_rate_gets_429_and_other_partners_do_not(partner_rate, 
     assert throttled.data["error"]["code"] == "throttled"
     assert int(throttled["Retry-After"]) > 0
     assert partners["y"][1].get("/api/v1/partner/referrals/").status_code == 200
+
+
+def test_records_refuse_control_characters_overlong_text_and_impossible_dates(
+    api, make_case, time_machine
+):
+    """What the services refuse comes back as a 400 naming the field, and nothing is written."""
+    import datetime
+
+    from cases.models import AuditEvent, Case, Incident
+
+    time_machine.move_to(datetime.datetime(2026, 11, 20, 9, 30, tzinfo=datetime.UTC), tick=False)
+    case = make_case(Stage.MONITORING)
+    client = api("alice")
+    incident = {"kind": "threat_received", "occurred_on": "2026-11-19", "severity": "high"}
+    future = "The date cannot be later than today (2026-11-20)."
+    for kind, body, field, message in (
+        ("contacts", {"outcome": "met", "actual_date": "2099-01-01"}, "actual_date", future),
+        (
+            "contacts",
+            {"planned_date": "2099-01-01"},
+            "planned_date",
+            "The date cannot be more than 10 years ahead (later than 2036-11-20).",
+        ),
+        (
+            "contacts",
+            {"planned_date": "2026-12-01", "concerns": "Seen\x07"},
+            "concerns",
+            "Control characters are not allowed: U+0007.",
+        ),
+        ("incidents", {**incident, "description": "Threat\x00"}, "description", None),
+        (
+            "incidents",
+            {**incident, "description": "d" * 20_000},
+            "description",
+            "Ensure this value has at most 10000 characters (it has 20000).",
+        ),
+        ("incidents", {**incident, "occurred_on": "2099-01-01"}, "occurred_on", future),
+    ):
+        before = (
+            MonitoringContact.objects.count(),
+            Incident.objects.count(),
+            AuditEvent.objects.count(),
+        )
+        response = client.post(_url(case, kind), body, format="json")
+        assert response.status_code == 400, (kind, field)
+        message = message or "Null characters are not allowed."
+        assert response.data["error"]["fields"] == {field: [message]}, (kind, field)
+        after = (
+            MonitoringContact.objects.count(),
+            Incident.objects.count(),
+            AuditEvent.objects.count(),
+        )
+        assert after == before
+    assert Case.objects.get(pk=case.pk).version == case.version
+    intake = f"/api/v1/cases/{case.case_number}/intake/"
+    response = client.patch(
+        intake, {"return_date": "2099-01-01"}, format="json", HTTP_IF_MATCH='"1"'
+    )
+    assert response.status_code == 400
+    assert response.data["error"]["fields"] == {"return_date": [future]}

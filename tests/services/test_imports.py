@@ -332,11 +332,23 @@ def test_file_level_problems_name_row_zero(world):
         (b"", "The file is empty"),
         (as_csv(people(1))[: as_csv(people(1)).index(b"\n") + 1], "no rows"),
         ("sex\r\nf\xe9minin\r\n".encode("latin-1"), "not UTF-8"),
-        (as_csv(people(2, intake_notes="n" * 200_000)), "not valid CSV (line 2)"),
     ):
         error = refused(world, data)
         assert [(e.row, e.field) for e in error.errors] == [(0, "file")]
         assert text in error.errors[0].message
+
+
+def test_a_cell_too_large_to_read_is_named_by_its_row_and_column(world):
+    """The csv module refuses a cell over 131,072 characters; that is the cell's fault, not the
+    file's (tests/services/test_input_validation.py has more)."""
+    error = refused(world, as_csv(people(2, intake_notes="n" * 200_000)))
+    assert [(e.row, e.field, e.message) for e in error.errors] == [
+        (
+            2,
+            "intake_notes",
+            "Ensure this value has at most 10000 characters (it has more than 131072).",
+        )
+    ]
 
 
 def test_a_row_with_the_wrong_number_of_cells_is_refused(world):

@@ -369,3 +369,70 @@ def test_the_wizard_is_keyboard_and_no_js_friendly_through_to_review(page, world
     body = client.get(REVIEW).content.decode()
     assert '<button type="submit" name="nav" value="create">' in body
     assert 'aria-current="step"' in body
+
+
+# --- bad input that must not slip through (issue #12, point 7) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "bad", "label", "message"),
+    [
+        (START, {"given_name": "Zaynab\x00"}, "Given name", "Null characters are not allowed."),
+        (
+            START,
+            {"family_name": "Haddad\x07"},
+            "Family name",
+            "Control characters are not allowed: U+0007.",
+        ),
+        (
+            START,
+            {"given_name": "Z" * 1024 * 1024},
+            "Given name",
+            "Ensure this value has at most 200 characters (it has 1048576).",
+        ),
+        (
+            START,
+            {"date_of_birth": "2099-01-01"},
+            "Date of birth",
+            "The date cannot be later than today (2026-11-20).",
+        ),
+        (
+            INTAKE,
+            {"return_date": "2099-01-01"},
+            "Date of return or release",
+            "The date cannot be later than today (2026-11-20).",
+        ),
+        (
+            INTAKE,
+            {"first_contact_date": "1066-10-14"},
+            "Date of first contact",
+            "The date cannot be earlier than 1900-01-01.",
+        ),
+        (
+            INTAKE,
+            {"notes": "Arrived\x1b"},
+            "Intake notes",
+            "Control characters are not allowed: U+001B.",
+        ),
+    ],
+)
+def test_the_step_refuses_what_case_open_would_naming_the_field(
+    page, world, time_machine, url, bad, label, message
+):
+    """Each step applies the rules ``case_open`` applies, so the refusal is shown on the field
+    when the step is sent, not at the end; nothing is written."""
+    time_machine.move_to(datetime.datetime(2026, 11, 20, 9, 30, tzinfo=datetime.UTC), tick=False)
+    client = page("alice")
+    steps = [(START, person_data(world)), (CONSENT, CONSENT_DATA), (INTAKE, intake_data())]
+    for step_url, data in steps:
+        if step_url == url:
+            break
+        assert client.post(step_url, {**data, "nav": "next"}).status_code == 302
+    before = row_counts()
+
+    response = client.post(url, {**dict(steps)[url], **bad, "nav": "next"})
+
+    assert response.status_code == 200
+    assert f"{label}: {message}" in response.content.decode()
+    assert row_counts() == before
+    assert client.get(REVIEW).status_code == 302  # the review stays out of reach

@@ -28,10 +28,12 @@ from cases.models import (
     TrainingEnrolment,
 )
 from tests import factories as f
+from tests.conftest import FROZEN_NOW
 
 OUT_OF_SCOPE = ("bob", "xavier", "audrey", "root")
 IN_SCOPE = ("alice", "carol", "mona")
-TODAY = datetime.date.today()
+# The day every test starts on (tests/conftest.py): a record dated after it is refused.
+TODAY = FROZEN_NOW.date()
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -680,3 +682,39 @@ def test_intake_edit_refuses_an_intake_before_the_first_contact(page, records):
         events,
     )
     assert IntakeRecord.objects.filter(case=case).count() == 1
+
+
+# --- bad input that must not slip through (issue #12, point 7) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "changes", "label", "message"),
+    [
+        ("incident", {"occurred_on": "2099-01-01"}, "Occurred on", "later than today"),
+        ("incident", {"description": "Threat\x07"}, "Description", "Control characters"),
+        ("incident", {"description": "d" * 20_000}, "Description", "at most 10000 characters"),
+        ("contact", {"planned_date": "2099-01-01"}, "Planned date", "more than 10 years ahead"),
+        ("support", {"provided_on": "2099-01-01"}, "Provided on", "more than 10 years ahead"),
+        ("screening", {"assessed_on": "2026-11-21"}, "Assessed on", "later than today"),
+        ("enrolment", {"course": "Welding\x1b"}, "Course", "Control characters"),
+    ],
+)
+def test_what_the_services_refuse_is_shown_on_the_field_and_writes_nothing(
+    kind, changes, label, message, page, screening_case, partner, time_machine
+):
+    time_machine.move_to(datetime.datetime(2026, 11, 20, 9, 30, tzinfo=datetime.UTC), tick=False)
+    model = NEW_KINDS[kind][0]
+    valid = _valid_new(kind, screening_case, partner)
+    for name, value in valid.items():
+        if name.endswith(("_date", "_on")) and value:
+            valid[name] = "2026-11-20"
+    alice = page("alice")
+    rows, events = model.objects.count(), audit_count()
+
+    response = alice.post(new_url(screening_case, kind), {**valid, **changes})
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    summary = body.split('id="errors"', 1)[1].split("</div>", 1)[0]
+    assert label in summary and message in summary
+    assert (model.objects.count(), audit_count()) == (rows, events)

@@ -39,6 +39,7 @@ from cases.models import (
 from cases.services.cases import RETURNEE_INPUT_FIELDS, RETURNEE_PROFILE_FIELDS, case_open
 from cases.services.errors import DomainError
 
+from ..forms import RulesModelForm
 from .common import add_domain_errors, staff_page, staff_user
 
 SESSION_KEY = "web.intake_wizard"
@@ -60,7 +61,7 @@ class TeamChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
         return f"{obj.name} — {obj.site.name}"
 
 
-class PersonForm(forms.ModelForm):  # type: ignore[type-arg]
+class PersonForm(RulesModelForm):
     team = TeamChoiceField(
         label=_("Team"),
         queryset=Team.objects.none(),
@@ -112,7 +113,8 @@ class PersonForm(forms.ModelForm):  # type: ignore[type-arg]
         self.order_fields(["team", *RETURNEE_INPUT_FIELDS])
 
 
-class ConsentForm(forms.ModelForm):  # type: ignore[type-arg]
+class ConsentForm(RulesModelForm):
+    rules_of = {"given_on": "given_at"}
     scope = forms.MultipleChoiceField(
         label=_("What the consent covers"),
         choices=ConsentScope.choices,
@@ -154,7 +156,7 @@ class ConsentForm(forms.ModelForm):  # type: ignore[type-arg]
         return timezone.make_aware(datetime.datetime.combine(given_on, datetime.time(12)))
 
 
-class IntakeForm(forms.ModelForm):  # type: ignore[type-arg]
+class IntakeForm(RulesModelForm):
     class Meta:
         model = IntakeRecord
         fields = ["return_date", "first_contact_date", "intake_date", "referral_source", "notes"]
