@@ -21,7 +21,7 @@ from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 # empty element it starts as). A Redoc upgrade that changes that text fails
 # tests/browser/test_csp_origins.py, whose message names the new hash. Redoc draws a few icons
 # as data: images, and runs its search index in a worker made from a blob: URL.
-REDOC_POLICY_UPDATE = {
+REDOC_POLICY_UPDATE: dict[str, list[Any]] = {
     "style-src": [
         NONCE,
         "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # "" (the element, empty)
@@ -31,7 +31,7 @@ REDOC_POLICY_UPDATE = {
     "worker-src": [SELF, "blob:"],
 }
 # Swagger UI (/api/docs/): its stylesheet draws its icons as data: SVG images.
-SWAGGER_POLICY_UPDATE = {"img-src": ["data:"]}
+SWAGGER_POLICY_UPDATE: dict[str, list[Any]] = {"img-src": ["data:"]}
 
 
 def docs_policy_update(request: HttpRequest) -> dict[str, list[Any]] | None:
