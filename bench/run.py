@@ -135,8 +135,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="skip the in-process export run that measures peak memory with tracemalloc",
     )
+    other.add_argument(
+        "--worker-jobs",
+        default="missed",
+        help="beat's whole-caseload jobs to run in the worker after the load test, memory "
+        f"measured (comma-separated, from {', '.join(WORKER_JOBS)}; '' for none; the "
+        "competition summaries warm-up always runs, before the load test)",
+    )
     other.add_argument("--markdown", type=Path, help="also write the report here (Markdown)")
     args = parser.parse_args(argv)
+    wanted = {k for k in args.worker_jobs.split(",") if k}
+    if wanted - set(WORKER_JOBS):
+        parser.error(f"--worker-jobs: unknown {', '.join(sorted(wanted - set(WORKER_JOBS)))}")
+    # In WORKER_JOBS' order: the missed-contact jobs, which queue the most emails, last.
+    args.worker_jobs = [k for k in WORKER_JOBS if k in wanted]
     if args.records is None:
         args.records = args.cases * DEFAULT_RECORDS // DEFAULT_CASES
     if args.reuse:
@@ -518,6 +530,202 @@ def measure_export(client: Client, token: str, master_pid: int) -> dict[str, Any
     }
 
 
+# --- the Celery worker's memory -----------------------------------------------------------
+
+# Issue #12: every worker process under this at 100,000 cases (resident memory, MB of 2**20).
+WORKER_RSS_TARGET_MB = 200
+SAMPLE_SECONDS = 0.1
+
+# Beat's jobs over the whole caseload, run in the worker on purpose (``--worker-jobs``): key,
+# the tasks (sent together: each takes a pool process of its own), and what they are.
+WORKER_JOBS = {
+    "flag": (("cases.threat_contexts_flag",), "threat contexts: flag, re-plan, notify (beat, "
+             "every 15 min)"),
+    "plan": (("cases.monitoring_plan",), "plan contacts ahead (beat, nightly)"),
+    "snapshot": (("cases.competition_snapshot",), "per-team competition snapshot (beat, "
+                 "nightly)"),
+    "missed": (
+        ("cases.contacts_mark_missed", "cases.missed_contacts_escalate"),
+        "missed contacts: mark and notify the caseworkers, escalate to the supervisors (beat, "
+        "hourly; sent together)",
+    ),
+}  # fmt: skip
+WARM_TASK = "cases.competition_summaries_warm"
+
+
+def child_pids(pid: int) -> list[int]:
+    """The direct children of ``pid`` (a Celery worker's pool processes)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:  # a kernel without the children file: scan /proc
+        return worker_pids(pid)
+
+
+class WorkerMemory:
+    """The resident memory (VmRSS) of the Celery worker's processes, its main process and
+    every pool process as they come and go (one past the memory backstop is replaced),
+    sampled every SAMPLE_SECONDS in a thread from start to stop: per process the first
+    figure, the last and the peak, and the peak within a window (one job)."""
+
+    def __init__(self, main_pid: int) -> None:
+        self.main = main_pid
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.peak: dict[int, float] = {}
+        self.window: dict[int, float] = {}
+        self.current: dict[int, float] = {}  # the latest sample: the processes alive then
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self.sample()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            self.sample()
+
+    def sample(self) -> dict[int, float]:
+        now = {pid: rss_mb(pid) for pid in [self.main, *child_pids(self.main)]}
+        now = {pid: mb for pid, mb in now.items() if mb > 0}  # 0: gone since listed
+        with self._lock:
+            self.current = now
+            for pid, mb in now.items():
+                self.first.setdefault(pid, mb)
+                self.last[pid] = mb
+                self.peak[pid] = max(self.peak.get(pid, 0.0), mb)
+                self.window[pid] = max(self.window.get(pid, 0.0), mb)
+        return now
+
+    def open_window(self) -> dict[int, float]:
+        """Start a new window; returns each live process's figure now."""
+        now = self.sample()
+        with self._lock:
+            self.window = dict(now)
+        return now
+
+    def window_peaks(self) -> dict[int, float]:
+        self.sample()
+        with self._lock:
+            return dict(self.window)
+
+    def role(self, pid: int) -> str:
+        return "main process" if pid == self.main else "pool process"
+
+
+def wait_worker_ready(processes: Processes, timeout: float = 120) -> None:
+    """Until the worker's log says it is ready (it consumes from then on)."""
+    log = BENCH / "worker.log"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        processes.check()
+        with contextlib.suppress(OSError):
+            if " ready." in log.read_text(errors="replace"):
+                return
+        time.sleep(0.2)
+    raise BenchError(
+        f"the Celery worker was not ready within {timeout:.0f} s; see bench/worker.log"
+    )
+
+
+def run_in_worker(
+    memory: WorkerMemory, env: dict[str, str], tasks: tuple[str, ...], redis_db: int
+) -> dict[str, Any]:
+    """Send ``tasks`` to the running worker together, wait for every result, and take the
+    worker's memory before, during (peak) and after. Emails the jobs queued are then taken
+    off the broker's queue: they stay pending in the outbox (beat's dispatcher sends them
+    later, as after a broker outage), and the next job measured does not wait behind them."""
+    before = memory.open_window()
+    answer = helper("tasks", env, names=list(tasks))
+    peaks = memory.window_peaks()
+    after = memory.sample()
+    dropped = drop_queued_emails(redis_db)
+    return {
+        "tasks": answer["tasks"],
+        "before": before,
+        "peak": peaks,
+        "after": after,
+        "emails_left_in_outbox": dropped,
+    }
+
+
+def drop_queued_emails(number: int) -> int:
+    """Take the ``cases.email_deliver`` messages off the Celery queue in the benchmark's Redis
+    database (server-side, in one step); returns how many."""
+    import redis
+
+    script = """
+    local kept, dropped = {}, 0
+    for _, item in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+        if string.find(item, '"task": "cases.email_deliver"', 1, true) then
+            dropped = dropped + 1
+        else
+            table.insert(kept, item)
+        end
+    end
+    if dropped > 0 then
+        redis.call('DEL', KEYS[1])
+        for i = 1, #kept, 1000 do
+            redis.call('RPUSH', KEYS[1], unpack(kept, i, math.min(i + 999, #kept)))
+        end
+    end
+    return dropped
+    """
+    client = redis.Redis.from_url(f"redis://127.0.0.1:6379/{number}")
+    return int(client.eval(script, 1, "celery"))
+
+
+def _short(task: str) -> str:
+    return task.removeprefix("cases.")
+
+
+def job_seconds(ran: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{_short(name)} {fmt(one['seconds'])} s" if one["seconds"] is not None else
+        f"{_short(name)} timed out"
+        for name, one in ran["tasks"].items()
+    )  # fmt: skip
+
+
+def job_results(ran: dict[str, Any]) -> str:
+    parts = []
+    for name, one in ran["tasks"].items():
+        value = one["result"]
+        shown = f"{value:,}" if isinstance(value, int) else str(value)
+        parts.append(
+            f"{_short(name)}: {shown}"
+            + ("" if one["status"] == "SUCCESS" else f" ({one['status']})")
+        )
+    return "; ".join(parts)  # fmt: skip
+
+
+def job_growth(ran: dict[str, Any]) -> tuple[float, str]:
+    """The highest peak of any worker process during the job, and the before → peak → after
+    of the process that grew most."""
+    before, peak, after = ran["before"], ran["peak"], ran["after"]
+    if not peak:
+        return 0.0, "n/a"
+    grown = max(peak, key=lambda pid: peak[pid] - before.get(pid, peak[pid]))
+    ended = f"{after[grown]:.0f}" if grown in after else "replaced"
+    start = f"{before[grown]:.0f}" if grown in before else "new"
+    return max(peak.values()), f"{start} → {peak[grown]:.0f} → {ended}"
+
+
+def job_line(ran: dict[str, Any]) -> str:
+    highest, growth = job_growth(ran)
+    return (
+        f"{job_seconds(ran)}; {job_results(ran)}; worker memory (MB) of the process that grew "
+        f"most: {growth}; highest of any worker process: {highest:.0f} MB"
+    )
+
+
 # --- the machine ---------------------------------------------------------------------------
 
 
@@ -738,13 +946,6 @@ def report(
             )
         elif imported:
             add(f"| import | n/a ({imported.get('error', '')}) | ≥ 2,000 rows/s | |")
-        warm = extras.get("warm")
-        if warm:
-            add(
-                f"| competition summaries warm-up (`cases.competition_summaries_warm`, beat "
-                f"every 5 min; the summary and dashboard rows above read its cache) "
-                f"| {warm['seconds']:.1f} s, {warm['stored']:,} summaries stored | | |"
-            )
         marked = extras.get("mark_missed")
         if marked:
             ok = marked["seconds"] <= 5 if args.cases >= DEFAULT_CASES else None
@@ -763,6 +964,9 @@ def report(
             for row in queries:
                 add(f"| {row['title']} | {row['status']} | {row['queries']} |")
             add("")
+    memory = extras.get("worker_memory")
+    if memory is not None:
+        out.extend(worker_memory_report(args, extras, memory))
     add(
         "Load average when the report was written: "
         + " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -770,6 +974,72 @@ def report(
     )
     add("")
     return "\n".join(out) + "\n"
+
+
+def worker_memory_report(
+    args: argparse.Namespace, extras: dict[str, Any], memory: WorkerMemory
+) -> list[str]:
+    """The worker-memory section of the report: each job sent to the worker, then each of the
+    worker's processes over the whole run."""
+    full = args.cases >= DEFAULT_CASES
+    target = f"< {WORKER_RSS_TARGET_MB} MB"
+    out = ["## Celery worker memory", ""]
+    out.append(
+        f"The worker as compose.yaml runs it (`{extras.get('worker_command', 'celery worker')}`: "
+        "prefork, one pool process per core), its resident memory (VmRSS, MB of 2^20 bytes) "
+        f"read from /proc every {SAMPLE_SECONDS:g} s from start to stop. Beat's jobs over the "
+        "whole caseload were sent to it through the broker (beat ran its own schedule too). "
+        f"Target (issue #12): every worker process {target} at 100,000 cases."
+    )
+    out.append("")
+    out.append(
+        "| job, run in the worker | seconds (queued to result) | result | MB before → peak → "
+        "after, the process that grew most | highest of any worker process | target | |"
+    )
+    out.append("|---|---|---|---|---:|---|---|")
+    jobs = []
+    if extras.get("warm"):
+        warm = dict(extras["warm"])
+        warm["title"] = "competition summaries warm-up (beat, every 5 min; before the load test)"
+        jobs.append(warm)
+    jobs += extras.get("worker_jobs", [])
+    emails = 0
+    for ran in jobs:
+        highest, growth = job_growth(ran)
+        emails += ran.get("emails_left_in_outbox", 0)
+        ok = highest < WORKER_RSS_TARGET_MB
+        out.append(
+            f"| {ran['title']} | {job_seconds(ran)} | {job_results(ran)} | {growth} "
+            f"| {highest:.0f} MB | {target} | {verdict(ok if full else None)} |"
+        )
+    out.append("")
+    alive = set(memory.current)
+    out.append("| worker process | pid | at start | peak | at end | target | |")
+    out.append("|---|---:|---:|---:|---:|---|---|")
+    for pid in sorted(memory.peak, key=lambda p: (p != memory.main, p)):
+        ok = memory.peak[pid] < WORKER_RSS_TARGET_MB
+        end = f"{memory.last[pid]:.0f}" if pid in alive else f"{memory.last[pid]:.0f} (gone)"
+        out.append(
+            f"| {memory.role(pid)} | {pid} | {memory.first[pid]:.0f} | {memory.peak[pid]:.0f} "
+            f"| {end} | {target} | {verdict(ok if full else None)} |"
+        )
+    out.append("")
+    replaced = [p for p in memory.peak if p != memory.main and p not in alive]
+    notes = []
+    if replaced:
+        notes.append(
+            f"{len(replaced)} pool process(es) ended during the run (replaced, e.g. by the "
+            "memory backstop `CELERY_WORKER_MAX_MEMORY_PER_CHILD`, or by a time limit)."
+        )
+    if emails:
+        notes.append(
+            f"{emails:,} notification emails the jobs queued were taken off the broker's queue "
+            "after each job: they stay pending in the outbox (beat's dispatcher sends them "
+            "later), so the next job measured did not wait behind them."
+        )
+    if notes:
+        out.extend([" ".join(notes), ""])
+    return out
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -939,15 +1209,17 @@ def bench(args: argparse.Namespace, admin_url: str) -> str:
         )
         print("Starting the production processes (compose.yaml's commands)...", flush=True)
         master = processes.start("web", web, env)
-        processes.start("worker", local_command(commands["worker"], port), env)
+        worker = processes.start("worker", local_command(commands["worker"], port), env)
+        extras["worker_command"] = " ".join(commands["worker"])
         processes.start("beat", local_command(commands["beat"], port), env)
         client = Client(port)
         client.wait_ready(processes)
-        print("Competition summaries warm-up (beat's job, once)...", flush=True)
-        extras["warm"] = helper("warm", env)
-        print(
-            f"  {extras['warm']['seconds']:.1f} s, {extras['warm']['stored']} summaries", flush=True
-        )
+        wait_worker_ready(processes)
+        memory = WorkerMemory(worker.pid)
+        memory.start()
+        print("Competition summaries warm-up, in the worker (beat's job, once)...", flush=True)
+        extras["warm"] = run_in_worker(memory, env, (WARM_TASK,), args.redis_db)
+        print("  " + job_line(extras["warm"]), flush=True)
 
         tokens = prep["tokens"]
         endpoints = endpoints_for(prep)
@@ -984,6 +1256,17 @@ def bench(args: argparse.Namespace, admin_url: str) -> str:
             extras["pagination"] = measure_pagination(client, tokens["manager"], "/api/v1/cases/")
             print("CSV export over HTTP...", flush=True)
             extras["export"] = measure_export(client, tokens["manager"], master.pid)
+        extras["worker_jobs"] = []
+        for key in args.worker_jobs:
+            tasks, title = WORKER_JOBS[key]
+            print(f"In the worker: {title}...", flush=True)
+            ran = run_in_worker(memory, env, tasks, args.redis_db)
+            ran["title"] = title
+            extras["worker_jobs"].append(ran)
+            print("  " + job_line(ran), flush=True)
+            processes.check()
+        memory.stop()
+        extras["worker_memory"] = memory
         print("Stopping the processes...", flush=True)
         processes.stop()
         text = report(args, info, load, endpoints, extras, workers)
@@ -1048,8 +1331,12 @@ def h_prepare(kw: dict[str, Any]) -> dict[str, Any]:
     from cases.models import (
         Case,
         ContactOutcome,
+        DeliveryAttempt,
         Membership,
         MonitoringContact,
+        Notification,
+        NotificationKind,
+        OutboxEvent,
         Programme,
         Returnee,
         Role,
@@ -1060,6 +1347,19 @@ def h_prepare(kw: dict[str, Any]) -> dict[str, Any]:
     reset = MonitoringContact.objects.filter(
         outcome=ContactOutcome.MISSED, recorded_by__isnull=True, version=2
     ).update(outcome=ContactOutcome.PLANNED, version=1)
+    # And what the missed-contact jobs notified, with their emails and delivery attempts, so
+    # they notify the same again (the scratch database only; SQL, not a cascade in Python).
+    kinds = [NotificationKind.CONTACT_MISSED.value, NotificationKind.CONTACT_ESCALATED.value]
+    # Table names from the models, values as parameters.
+    notes = f"SELECT id FROM {Notification._meta.db_table} WHERE kind IN (%s, %s)"  # noqa: S608
+    events = f"SELECT id FROM {OutboxEvent._meta.db_table} WHERE notification_id IN ({notes})"  # noqa: S608
+    with connection.cursor() as cursor:
+        for table, column, ids in (
+            (DeliveryAttempt._meta.db_table, "event_id", events),
+            (OutboxEvent._meta.db_table, "id", events),
+            (Notification._meta.db_table, "id", notes),
+        ):
+            cursor.execute(f"DELETE FROM {table} WHERE {column} IN ({ids})", kinds)  # noqa: S608
     programme = Programme.objects.get(name=PROGRAMME_NAME)
     loads = list(
         Case.objects.filter(programme=programme, caseworker__isnull=False)
@@ -1170,14 +1470,29 @@ def h_mark_missed(kw: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds, "marked": marked}
 
 
-def h_warm(kw: dict[str, Any]) -> dict[str, Any]:
-    """Beat's competition-summary job, once, into the server's cache: in production it runs
-    every few minutes, so the endpoints are measured in that steady state."""
-    from cases.services.summaries import competition_summaries_warm
+def h_tasks(kw: dict[str, Any]) -> dict[str, Any]:
+    """Send the tasks ``names`` to the running worker through the broker, together, and wait
+    for each one's result: seconds from sending to its result, and the result."""
+    from reintegration.celery import app
 
     started = time.perf_counter()
-    stored = competition_summaries_warm()
-    return {"seconds": time.perf_counter() - started, "stored": stored}
+    pending = {name: app.send_task(name) for name in kw["names"]}
+    done: dict[str, Any] = {}
+    deadline = started + float(kw.get("timeout", 3600))
+    while pending and time.perf_counter() < deadline:
+        for name, result in list(pending.items()):
+            if result.ready():
+                value = result.get(propagate=False)
+                done[name] = {
+                    "seconds": time.perf_counter() - started,
+                    "status": result.status,
+                    "result": value if isinstance(value, int | float | str | dict) else repr(value),
+                }
+                del pending[name]
+        time.sleep(0.2)
+    for name in pending:
+        done[name] = {"seconds": None, "status": "TIMEOUT", "result": None}
+    return {"tasks": done}
 
 
 def import_csv(rows: int, today: datetime.date) -> bytes:
@@ -1326,7 +1641,7 @@ def h_export_memory(kw: dict[str, Any]) -> dict[str, Any]:
 HELPERS = {
     "prepare": h_prepare,
     "mark_missed": h_mark_missed,
-    "warm": h_warm,
+    "tasks": h_tasks,
     "import": h_import,
     "queries": h_queries,
     "export_memory": h_export_memory,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,34 +155,48 @@ def reference_data(programme_ids: Iterable[int], *, on: datetime.date) -> dict[i
     """Benchmarks in force on ``on`` (a programme's own over the shipped default), active
     profiles and the threat contexts active that day: three queries, whatever the caseload."""
     ids = set(programme_ids)
-    in_scope = Q(programme__isnull=True) | Q(programme_id__in=ids)
-    benchmarks = list(
-        Benchmark.objects.filter(in_scope, valid_from__lte=on)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=on))
-        .order_by("valid_from", "id")
-    )
-    profiles = list(TargetProfile.objects.filter(in_scope, is_active=True).order_by("id"))
-    threats = list(
-        ThreatContext.objects.filter(in_scope, starts_on__lte=on)
-        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=on))
-        .order_by("starts_on", "id")
-    )
-    out = {}
-    for programme_id in ids:
+    book = ReferenceBook(on=on, programme_ids=ids)
+    return {programme_id: book[programme_id] for programme_id in ids}
+
+
+class ReferenceBook(dict[int, ReferenceData]):
+    """``reference_data`` for programmes not known in advance: the rows are read in three
+    queries (of ``programme_ids``, or of every programme: a handful of rows each), and a
+    programme's ``ReferenceData`` is put together the first time it is asked for. Lets a
+    caller stream a caseload without first listing its programmes."""
+
+    def __init__(self, *, on: datetime.date, programme_ids: Iterable[int] | None = None) -> None:
+        super().__init__()
+        in_scope = Q()
+        if programme_ids is not None:
+            in_scope = Q(programme__isnull=True) | Q(programme_id__in=set(programme_ids))
+        self._benchmarks = list(
+            Benchmark.objects.filter(in_scope, valid_from__lte=on)
+            .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=on))
+            .order_by("valid_from", "id")
+        )
+        self._profiles = list(TargetProfile.objects.filter(in_scope, is_active=True).order_by("id"))
+        self._threats = list(
+            ThreatContext.objects.filter(in_scope, starts_on__lte=on)
+            .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=on))
+            .order_by("starts_on", "id")
+        )
+
+    def __missing__(self, programme_id: int) -> ReferenceData:
         chosen: dict[str, Benchmark] = {}
-        for row in benchmarks:  # later valid_from wins; a programme's own wins over defaults
+        for row in self._benchmarks:  # later valid_from wins; a programme's own over defaults
             if row.programme_id not in (None, programme_id):
                 continue
             current = chosen.get(row.competing_stage)
             if current is not None and current.programme_id is not None and not row.programme_id:
                 continue
             chosen[row.competing_stage] = row
-        out[programme_id] = ReferenceData(
+        found = self[programme_id] = ReferenceData(
             benchmarks=chosen,
-            profiles=[p for p in profiles if p.programme_id in (None, programme_id)],
-            threats=[t for t in threats if t.programme_id in (None, programme_id)],
+            profiles=[p for p in self._profiles if p.programme_id in (None, programme_id)],
+            threats=[t for t in self._threats if t.programme_id in (None, programme_id)],
         )
-    return out
+        return found
 
 
 # --- the rules --------------------------------------------------------------------------------
@@ -526,24 +540,67 @@ def case_competition(case: Case, *, today: datetime.date | None = None) -> list[
 # --- a whole caseload -------------------------------------------------------------------------
 
 
+# Cases whose facts ``caseload_facts_streamed`` holds at once: a few MB of facts and lookups,
+# four queries a chunk (at 100,000 cases: twenty chunks).
+FACTS_CHUNK = 5000
+
+_FACT_COLUMNS = (
+    "case_number",
+    "programme_id",
+    "team_id",
+    "stage",
+    "returnee__current_district",
+    "returnee__profession",
+    "returnee__former_role",
+    "returnee__detention_history",
+    "intake__return_date",
+    "intake__intake_date",
+)
+
+
 def caseload_facts(cases: QuerySet[Case], *, today: datetime.date) -> list[CaseFacts]:
     """Every case's facts in four queries, whatever the caseload: the cases themselves, then
     one grouped aggregate each over their stage moves, monitoring contacts and support, joined
     here by case number. (Correlated subqueries per column would ask the database for six
-    lookups per case: at 100,000 cases that was four times slower.)"""
-    ids = cases.order_by().values("pk")
-    rows = cases.order_by().values_list(
-        "case_number",
-        "programme_id",
-        "team_id",
-        "stage",
-        "returnee__current_district",
-        "returnee__profession",
-        "returnee__former_role",
-        "returnee__detention_history",
-        "intake__return_date",
-        "intake__intake_date",
-    )
+    lookups per case: at 100,000 cases that was four times slower.) All of them in memory at
+    once: over a whole caseload, ``caseload_facts_streamed`` holds one chunk at a time."""
+    return list(_chunked_facts(cases, today=today, chunk=None))
+
+
+def caseload_facts_streamed(
+    cases: QuerySet[Case], *, today: datetime.date, chunk: int | None = None
+) -> Iterator[CaseFacts]:
+    """The facts of ``caseload_facts``, one case at a time, gathered ``chunk`` cases at a time
+    (``FACTS_CHUNK``) in case-number order (keyset: each chunk is the next range of case
+    numbers, so no chunk re-reads another's). Holds one chunk's facts, whatever the caseload:
+    four queries a chunk (one more when the caseload is an exact number of chunks)."""
+    return _chunked_facts(cases, today=today, chunk=chunk or FACTS_CHUNK)
+
+
+def _chunked_facts(
+    cases: QuerySet[Case], *, today: datetime.date, chunk: int | None
+) -> Iterator[CaseFacts]:
+    """``chunk=None``: all at once."""
+    after: str | None = None
+    while True:
+        rest = cases if after is None else cases.filter(pk__gt=after)
+        ordered = rest.order_by("pk").values_list(*_FACT_COLUMNS)
+        rows = list(ordered if chunk is None else ordered[:chunk])
+        if not rows:
+            return
+        if chunk is not None:
+            rest = rest.filter(pk__lte=rows[-1][0])  # this chunk's range, for the lookups
+        yield from _facts(rows, rest.order_by().values("pk"), today=today)
+        if chunk is None or len(rows) < chunk:
+            return
+        after = rows[-1][0]
+
+
+def _facts(
+    rows: list[tuple[Any, ...]], ids: QuerySet[Case, Any], *, today: datetime.date
+) -> Iterator[CaseFacts]:
+    """The facts of the cases ``rows`` (``_FACT_COLUMNS``), whose case numbers ``ids``
+    selects: three grouped lookups, joined here by case number."""
     entered: dict[str, dict[str, datetime.date | None]] = defaultdict(dict)
     for number, stage, at in (
         StageTransition.objects.filter(case__in=ids, to_stage__in=ENTRY_STAGES)
@@ -578,31 +635,27 @@ def caseload_facts(cases: QuerySet[Case], *, today: datetime.date) -> list[CaseF
         .distinct()
     ):
         pillars[number].add(pillar)
-    out = []
-    for row in rows.iterator(chunk_size=5000):
+    for row in rows:
         number = row[0]
         met_30, met_90, missed_n = contacts.get(number, (0, 0, 0))
         moves = entered.get(number, {})
-        out.append(
-            CaseFacts(
-                case_number=number,
-                programme_id=row[1],
-                team_id=row[2],
-                stage=row[3],
-                district=row[4],
-                profession=row[5],
-                former_role=row[6],
-                detention_history=row[7],
-                return_date=row[8],
-                intake_date=row[9],
-                entered={stage: moves.get(stage) for stage in ENTRY_STAGES},
-                pillars_received=frozenset(pillars.get(number, ())),
-                contacts_met_30=met_30,
-                contacts_met_90=met_90,
-                contacts_missed=missed_n,
-            )
+        yield CaseFacts(
+            case_number=number,
+            programme_id=row[1],
+            team_id=row[2],
+            stage=row[3],
+            district=row[4],
+            profession=row[5],
+            former_role=row[6],
+            detention_history=row[7],
+            return_date=row[8],
+            intake_date=row[9],
+            entered={stage: moves.get(stage) for stage in ENTRY_STAGES},
+            pillars_received=frozenset(pillars.get(number, ())),
+            contacts_met_30=met_30,
+            contacts_met_90=met_90,
+            contacts_missed=missed_n,
         )
-    return out
 
 
 def caseload_competition(
@@ -663,14 +716,26 @@ class CompetitionSummary:
     computed_at: datetime.datetime | None = None
 
 
-def _median(values: list[int]) -> float | None:
-    if not values:
+def _median(counts: Counter[int]) -> float | None:
+    """The median of the values counted in ``counts`` (value: how many times): the median of
+    the list they stand for, held in as many entries as there are distinct values."""
+    size = sum(counts.values())
+    if not size:
         return None
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return float(ordered[middle])
-    return (ordered[middle - 1] + ordered[middle]) / 2
+    middle = size // 2
+    wanted = [middle] if size % 2 else [middle - 1, middle]
+    found: list[int] = []
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        while wanted and wanted[0] < seen:
+            found.append(value)
+            wanted.pop(0)
+        if not wanted:
+            break
+    if size % 2:
+        return float(found[0])
+    return (found[0] + found[1]) / 2
 
 
 def _stage_days(
@@ -690,16 +755,159 @@ def _stage_days(
     return days, benchmark.days_in_stage if benchmark else None
 
 
+_THREAT_CODES = frozenset(f"exposure.{kind}" for kind in ThreatKind.values)
+# The top cases' candidates are cut back to the best ``top`` once there are this many.
+_RANKED_SLACK = 64
+
+
+def _rank_key(item: tuple[int, str, list[Finding]]) -> tuple[int, str]:
+    return item[0], item[1]
+
+
+@dataclass
+class _StageTally:
+    """One stage's figures so far: counts, and each measure's values counted by value."""
+
+    cases: int = 0
+    days: Counter[int] = field(default_factory=Counter)
+    benchmark_days: Counter[int] = field(default_factory=Counter)
+    having: Counter[str] = field(default_factory=Counter)  # finding code: cases having it
+    # Candidates for the top cases, (-score, case number, findings): the best of a union of
+    # caseloads is among the best of each, so only the best ``top`` need be kept.
+    ranked: list[tuple[int, str, list[Finding]]] = field(default_factory=list)
+
+    def cut(self, top: int) -> None:
+        self.ranked.sort(key=_rank_key)
+        del self.ranked[top:]
+
+
+class SummaryTally:
+    """A caseload's summary added up one case at a time, in memory that does not grow with
+    the caseload: per stage a few counters and the ``top`` cases so far, never the cases
+    themselves. Tallies of separate caseloads (say, each team's) merge into the tally of
+    their union, so a caseload is read once and summarised several ways."""
+
+    __slots__ = ("stages", "top")
+
+    def __init__(self, *, top: int = TOP_CASES) -> None:
+        self.top = top
+        self.stages: dict[str, _StageTally] = {s: _StageTally() for s in SUMMARY_STAGES}
+
+    @property
+    def cases(self) -> int:
+        return sum(stage.cases for stage in self.stages.values())
+
+    def add(
+        self, facts: CaseFacts, findings: list[Finding], ref: ReferenceData, today: datetime.date
+    ) -> None:
+        """Count one case (a case in no summary stage, i.e. closed, is left out)."""
+        stage = self.stages.get(facts.stage)
+        if stage is None:
+            return
+        stage.cases += 1
+        actual, benchmark = _stage_days(facts, ref, today)
+        if actual is not None:
+            stage.days[actual] += 1
+        if benchmark is not None:
+            stage.benchmark_days[benchmark] += 1
+        codes = {x.code for x in findings}
+        stage.having.update(codes)  # each code once per case: "cases having it"
+        if codes & _THREAT_CODES:
+            stage.having["exposure.threat"] += 1
+        if findings:
+            stage.ranked.append((-attention_score(findings), facts.case_number, findings))
+            if len(stage.ranked) >= self.top + _RANKED_SLACK:
+                stage.cut(self.top)
+
+    def merge(self, other: SummaryTally) -> None:
+        """Add ``other``'s cases (a separate caseload) to this tally; ``other`` is unchanged."""
+        for name, mine in self.stages.items():
+            theirs = other.stages[name]
+            mine.cases += theirs.cases
+            mine.days.update(theirs.days)
+            mine.benchmark_days.update(theirs.benchmark_days)
+            mine.having.update(theirs.having)
+            mine.ranked.extend(theirs.ranked)
+            mine.cut(self.top)
+
+    @classmethod
+    def merged(cls, parts: Iterable[SummaryTally], *, top: int = TOP_CASES) -> SummaryTally:
+        """The tally of the union of separate caseloads."""
+        out = cls(top=top)
+        for part in parts:
+            out.merge(part)
+        return out
+
+    def summary(self, *, today: datetime.date) -> CompetitionSummary:
+        """The summary of the cases added, in the active language (the top cases' reasons)."""
+        stages = []
+        for name, tally in self.stages.items():
+            tally.cut(self.top)
+            size = tally.cases
+            having = tally.having
+            stages.append(
+                StageSummary(
+                    stage=name,
+                    competing_stage=COMPETES_WITH[name],
+                    cases=size,
+                    median_days=_median(tally.days),
+                    benchmark_days=_median(tally.benchmark_days),
+                    pillar_missing_share={
+                        pillar: round(having[f"offer.{pillar}"] / size, 3) if size else 0.0
+                        for pillar in Pillar.values
+                    },
+                    contact_shortfall=having["contact.shortfall"],
+                    contacts_missed=having["contact.missed"],
+                    exposure_profile=having["exposure.profile"],
+                    exposure_threat=having["exposure.threat"],
+                    top_cases=[
+                        CaseAttention(
+                            case_number=number,
+                            attention_score=-negative_score,
+                            reasons=[
+                                x.sentence
+                                for x in sorted(fs, key=lambda x: -SEVERITY_RANK[x.severity])
+                            ],
+                        )
+                        for negative_score, number, fs in tally.ranked
+                    ],
+                )
+            )
+        return CompetitionSummary(today=today, cases=sum(s.cases for s in stages), stages=stages)
+
+
 def competition_summary(
     cases: QuerySet[Case], *, today: datetime.date | None = None, top: int = TOP_CASES
 ) -> CompetitionSummary:
     """Per programme stage, over ``cases`` (already scoped by the selectors): how many cases,
     median days against the benchmark, the share missing each pillar, contact shortfalls,
-    exposure counts and the cases to look at first. Seven queries, whatever the caseload."""
+    exposure counts and the cases to look at first. Streamed (``caseload_facts_streamed``):
+    seven queries a chunk of cases, in memory that does not grow with the caseload."""
     today = today or timezone.localdate()
-    facts = caseload_facts(cases, today=today)
-    refs = reference_data({f.programme_id for f in facts}, on=today)
-    return summary_from_facts(facts, refs, today=today, top=top)
+    refs = ReferenceBook(on=today)
+    tally = SummaryTally(top=top)
+    for one in caseload_facts_streamed(cases, today=today):
+        ref = refs[one.programme_id]
+        tally.add(one, findings_for(one, ref, today), ref, today)
+    return tally.summary(today=today)
+
+
+def team_tallies(
+    cases: QuerySet[Case], *, today: datetime.date, chunk: int | None = None
+) -> dict[int, SummaryTally]:
+    """Each team's tally of its cases among ``cases``: read once, ``chunk`` cases at a time
+    (``FACTS_CHUNK``), the rules applied once per case and the case reduced at once to its
+    team's tally. The memory held is one chunk's facts plus a few counters per team, whatever
+    the caseload; a set of teams' summary is the merge of its teams' tallies."""
+    refs = ReferenceBook(on=today)
+    tallies: dict[int, SummaryTally] = {}
+    for one in caseload_facts_streamed(cases, today=today, chunk=chunk):
+        ref = refs[one.programme_id]
+        tally = tallies.get(one.team_id)
+        if tally is None:
+            tally = tallies[one.team_id] = SummaryTally()
+        tally.add(one, findings_for(one, ref, today), ref, today)
+    return tallies
 
 
 def summary_from_facts(
@@ -732,55 +940,8 @@ def summary_from_findings(
 ) -> CompetitionSummary:
     """The summary of cases whose findings are already known: a caller summarising one
     caseload several ways (per programme, per team) applies the rules once per case."""
-    by_stage: dict[str, list[tuple[CaseFacts, list[Finding]]]] = {s: [] for s in SUMMARY_STAGES}
+    tally = SummaryTally(top=top)
     for one, found in rows:
-        if one.stage in by_stage:
-            by_stage[one.stage].append((one, found))
-    stages = []
-    threat_codes = frozenset(f"exposure.{kind}" for kind in ThreatKind.values)
-    for stage, staged in by_stage.items():
-        days, benchmark_days = [], []
-        having: Counter[str] = Counter()
-        for one, found in staged:
-            actual, benchmark = _stage_days(one, refs[one.programme_id], today)
-            if actual is not None:
-                days.append(actual)
-            if benchmark is not None:
-                benchmark_days.append(benchmark)
-            codes = {x.code for x in found}
-            having.update(codes)  # each code once per case: "cases having it"
-            if codes & threat_codes:
-                having["exposure.threat"] += 1
-        ranked = sorted(
-            ((attention_score(fs), one.case_number, fs) for one, fs in staged if fs),
-            key=lambda item: (-item[0], item[1]),
-        )[:top]
-        size = len(staged)
-        stages.append(
-            StageSummary(
-                stage=stage,
-                competing_stage=COMPETES_WITH[stage],
-                cases=size,
-                median_days=_median(days),
-                benchmark_days=_median(benchmark_days),
-                pillar_missing_share={
-                    pillar: round(having[f"offer.{pillar}"] / size, 3) if size else 0.0
-                    for pillar in Pillar.values
-                },
-                contact_shortfall=having["contact.shortfall"],
-                contacts_missed=having["contact.missed"],
-                exposure_profile=having["exposure.profile"],
-                exposure_threat=having["exposure.threat"],
-                top_cases=[
-                    CaseAttention(
-                        case_number=number,
-                        attention_score=score,
-                        reasons=[
-                            x.sentence for x in sorted(fs, key=lambda x: -SEVERITY_RANK[x.severity])
-                        ],
-                    )
-                    for score, number, fs in ranked
-                ],
-            )
-        )
-    return CompetitionSummary(today=today, cases=sum(s.cases for s in stages), stages=stages)
+        if one.stage in SUMMARY_STAGES:
+            tally.add(one, found, refs[one.programme_id], today)
+    return tally.summary(today=today)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-from collections import defaultdict
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -13,12 +12,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from cases.competition import (
-    CaseFacts,
-    caseload_facts,
-    reference_data,
-    summary_from_facts,
-)
+from cases.competition import SummaryTally, team_tallies
 from cases.models import (
     Benchmark,
     Case,
@@ -49,20 +43,17 @@ def competition_snapshot_take(
     *, today: datetime.date | None = None, actor: Actor | None = None
 ) -> int:
     """Store every team's summary for ``today``, one row per programme stage. Set-based: the
-    open caseload's facts are gathered once and split by team; running it again the same day
-    updates that day's rows instead of adding more. Returns the number of rows written."""
+    open caseload is read once, a chunk at a time, and each case reduced at once to its
+    team's tally (``team_tallies``), so memory does not grow with the caseload; running it
+    again the same day updates that day's rows instead of adding more. Returns the number of
+    rows written."""
     today = today or timezone.localdate()
-    open_cases = Case.objects.exclude(stage=Stage.CLOSED)
-    facts = caseload_facts(open_cases, today=today)
-    refs = reference_data({f.programme_id for f in facts}, on=today)
-    by_team: dict[int, list[CaseFacts]] = defaultdict(list)
-    for one in facts:
-        by_team[one.team_id].append(one)
+    tallies = team_tallies(Case.objects.exclude(stage=Stage.CLOSED), today=today)
     taken_at = timezone.now()
     rows = []
     team_ids = list(Team.objects.order_by("id").values_list("id", flat=True))
     for team_id in team_ids:
-        summary = summary_from_facts(by_team.get(team_id, []), refs, today=today)
+        summary = tallies.get(team_id, SummaryTally()).summary(today=today)
         for stage in summary.stages:
             rows.append(
                 CompetitionSnapshot(
@@ -85,7 +76,11 @@ def competition_snapshot_take(
         action="competition.snapshot",
         object_type="CompetitionSnapshot",
         object_id=today.isoformat(),
-        detail={"teams": len(team_ids), "rows": len(rows), "cases": len(facts)},
+        detail={
+            "teams": len(team_ids),
+            "rows": len(rows),
+            "cases": sum(tally.cases for tally in tallies.values()),
+        },
     )
     return len(rows)
 

@@ -29,7 +29,7 @@ import calendar
 import datetime
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -73,6 +73,11 @@ logger = logging.getLogger(__name__)
 UNKNOWN_RISK_CADENCE = RiskLevel.HIGH
 
 _CREATE_BATCH = 1000
+# The whole-caseload jobs below (plan ahead, mark missed, flag threats) work through it this
+# many cases or contacts at a time, in key order, each batch in its own transaction with its
+# own audit event: a worker holds one batch whatever the caseload, and a run stopped midway
+# keeps the batches it committed (every job is idempotent: the next run does the rest).
+JOB_BATCH = 2000
 
 
 class Cadence(NamedTuple):
@@ -402,6 +407,20 @@ def _audit_run(
     )
 
 
+def _case_ranges(cases: QuerySet[Case], size: int) -> Iterator[QuerySet[Case]]:
+    """``cases`` cut into consecutive ranges of case numbers of at most ``size`` cases each,
+    in order; one query a range (its upper bound), read as the previous range is done."""
+    after: str | None = None
+    while True:
+        rest = cases if after is None else cases.filter(pk__gt=after)
+        bound = list(rest.order_by("pk").values_list("pk", flat=True)[size - 1 : size])
+        if not bound:
+            yield rest
+            return
+        yield rest.filter(pk__lte=bound[0])
+        after = bound[0]
+
+
 @transaction.atomic
 def contacts_plan(
     case: Case,
@@ -455,15 +474,23 @@ def cases_replan(
     return change
 
 
-@transaction.atomic
-def monitoring_plan_all(*, today: datetime.date | None = None) -> int:
+def monitoring_plan_all(*, today: datetime.date | None = None, batch: int | None = None) -> int:
     """Nightly: extend the plan of every case in monitoring whose furthest contact is closer
-    than its programme plans ahead. Set-based: one query reads every case's cadence, history
-    and furthest contact, one statement per thousand new contacts writes them; cases a user is
-    changing right now are skipped (their own re-plan covers them). Returns the number of
-    contacts created; a second run the same day creates none."""
+    than its programme plans ahead. Set-based, ``batch`` cases at a time (``JOB_BATCH``), each
+    batch in its own transaction with its own audit event: one query reads the batch's
+    cadences, histories and furthest contacts, one statement per thousand new contacts writes
+    them; cases a user is changing right now are skipped (their own re-plan covers them).
+    Returns the number of contacts created; a second run the same day creates none."""
     today = today or timezone.localdate()
-    change = _plan(Case.objects.all(), today=today, replace=False, lock="skip")
+    created = 0
+    for cases in _case_ranges(Case.objects.filter(stage=Stage.MONITORING), batch or JOB_BATCH):
+        created += _plan_ahead(cases, today=today)
+    return created
+
+
+@transaction.atomic
+def _plan_ahead(cases: QuerySet[Case], *, today: datetime.date) -> int:
+    change = _plan(cases, today=today, replace=False, lock="skip")
     if change.created:
         _audit_run(
             actor=None,
@@ -477,12 +504,12 @@ def monitoring_plan_all(*, today: datetime.date | None = None) -> int:
 # --- missed contacts -------------------------------------------------------------------------
 
 
-@transaction.atomic
-def contacts_mark_missed(*, today: datetime.date | None = None) -> int:
+def contacts_mark_missed(*, today: datetime.date | None = None, batch: int | None = None) -> int:
     """Mark as missed every planned contact of an open case whose planned date plus its
     programme's grace days is before ``today`` (planned date kept, no actual date), bumping
-    its version so a concurrent edit sees the change. One audit event per run lists the cases.
-    Returns the number marked; a second run marks none."""
+    its version so a concurrent edit sees the change. ``batch`` contacts at a time
+    (``JOB_BATCH``, by id), each batch in its own transaction with one audit event listing
+    its cases. Returns the number marked; a second run marks none."""
     today = today or timezone.localdate()
     graces = Programme.objects.order_by().values_list("contact_grace_days", flat=True).distinct()
     # One term per distinct grace period (a handful), not per programme or case.
@@ -492,17 +519,33 @@ def contacts_mark_missed(*, today: datetime.date | None = None) -> int:
             case__programme__contact_grace_days=grace,
             planned_date__lt=today - datetime.timedelta(days=grace),
         )
-    due = (
-        MonitoringContact.objects.filter(overdue, outcome=ContactOutcome.PLANNED)
-        .exclude(case__stage=Stage.CLOSED)
-        .order_by("pk")
+    due = MonitoringContact.objects.filter(overdue, outcome=ContactOutcome.PLANNED).exclude(
+        case__stage=Stage.CLOSED
+    )
+    size = batch or JOB_BATCH
+    marked, after = 0, 0
+    while True:
+        done, last = _mark_missed_batch(due.filter(pk__gt=after), size=size, today=today)
+        marked += done
+        if last is None:
+            return marked
+        after = last
+
+
+@transaction.atomic
+def _mark_missed_batch(
+    due: QuerySet[MonitoringContact], *, size: int, today: datetime.date
+) -> tuple[int, int | None]:
+    """Mark the first ``size`` of ``due``; returns how many, and the last id read (None when
+    there were fewer than ``size``: the run is over)."""
+    rows = list(
+        due.order_by("pk")
         # A contact a caseworker is recording right now is left for the next run.
         .select_for_update(of=("self",), skip_locked=True)
-        .values_list("pk", "case_id")
+        .values_list("pk", "case_id")[:size]
     )
-    rows = list(due)
     if not rows:
-        return 0
+        return 0, None
     marked = MonitoringContact.objects.filter(
         pk__in=[pk for pk, _ in rows], outcome=ContactOutcome.PLANNED
     ).update(outcome=ContactOutcome.MISSED, version=F("version") + 1)
@@ -512,30 +555,38 @@ def contacts_mark_missed(*, today: datetime.date | None = None) -> int:
         today=today,
         detail={"cases": sorted({case for _, case in rows}), "contacts": marked},
     )
-    return marked
+    return marked, rows[-1][0] if len(rows) >= size else None
 
 
 # --- threat contexts -------------------------------------------------------------------------
 
 
-@transaction.atomic
-def threat_contexts_flag(*, today: datetime.date | None = None) -> int:
+def threat_contexts_flag(*, today: datetime.date | None = None, batch: int | None = None) -> int:
     """Flag every open case living where a threat context is active (one flag per case and
     threat), clear the flags whose cause is over (the threat ended, the person moved, the case
     closed), raise again a cleared flag whose cause is back, and re-plan the cases whose flags
-    changed at the cadence that now applies. All set-based: a fixed number of statements
-    whatever the caseload (the re-plan too: ``cases_replan`` over the changed cases only).
-    Returns the number of flags raised (new or raised again; a racing run may count the same
-    flag, which exists once); a second run raises none."""
+    changed at the cadence that now applies. Set-based, ``batch`` cases at a time
+    (``JOB_BATCH``, a range of case numbers each, in its own transaction with its own audit
+    event): a fixed number of statements a batch (the re-plan too: ``_plan`` over the batch's
+    changed cases only). Returns the number of flags raised (new or raised again; a racing run
+    may count the same flag, which exists once); a second run raises none."""
     today = today or timezone.localdate()
-    now = timezone.now()
     active = _threats(ThreatContext.objects.filter(_active_on(today)))
-    index = _ThreatIndex(active)
+    raised = 0
+    for cases in _case_ranges(Case.objects.all(), batch or JOB_BATCH):
+        raised += _flag_batch(cases, active=active, today=today)
+    return raised
 
+
+@transaction.atomic
+def _flag_batch(cases: QuerySet[Case], *, active: list[_Threat], today: datetime.date) -> int:
+    """``threat_contexts_flag`` for the cases ``cases`` (a range of case numbers)."""
+    now = timezone.now()
+    index = _ThreatIndex(active)
     current: set[tuple[str, int]] = set()
     if active:
         candidates = (
-            Case.objects.exclude(stage=Stage.CLOSED)
+            cases.exclude(stage=Stage.CLOSED)
             .filter(_district_match(active))
             .values_list("case_number", "programme_id", "returnee__current_district")
         )
@@ -544,9 +595,9 @@ def threat_contexts_flag(*, today: datetime.date | None = None) -> int:
                 current.add((number, threat.id))
 
     known: dict[tuple[str, int], tuple[int, bool]] = {}
-    flags = CaseFlag.objects.filter(kind=CaseFlagKind.THREAT_CONTEXT).filter(
-        Q(cleared_at__isnull=True) | Q(threat_id__in=[t.id for t in active])
-    )
+    flags = CaseFlag.objects.filter(
+        case__in=cases.order_by().values("pk"), kind=CaseFlagKind.THREAT_CONTEXT
+    ).filter(Q(cleared_at__isnull=True) | Q(threat_id__in=[t.id for t in active]))
     for pk, case_id, threat_id, cleared_at in flags.values_list(
         "pk", "case_id", "threat_id", "cleared_at"
     ):
@@ -578,7 +629,7 @@ def threat_contexts_flag(*, today: datetime.date | None = None) -> int:
     if not (flagged_cases or cleared_cases):
         return 0
     replan = _plan(
-        Case.objects.filter(pk__in=sorted(flagged_cases | cleared_cases), stage=Stage.MONITORING),
+        cases.filter(pk__in=sorted(flagged_cases | cleared_cases), stage=Stage.MONITORING),
         today=today,
         replace=True,
     )

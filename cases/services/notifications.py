@@ -5,9 +5,10 @@ unique in the table, so a job that runs twice, or two workers racing, notify nob
 email rides the outbox (one per notification, by constraint) and goes out when the broker is
 up, however long it was down.
 
-The jobs here (missed contacts, their escalation, flagged cases) each read the whole caseload
-in one or two statements and hand the result to :func:`notify_many`. Emails are sent with the
-outbox's claim, lease, back-off and dead letter (shared with the partner webhooks in
+The jobs here (missed contacts, their escalation, flagged cases) read the caseload in batches
+of ``JOB_BATCH`` rows (a statement or two each) and hand each batch to :func:`notify_many` in a
+transaction of its own, so a worker's memory does not grow with the caseload. Emails are sent
+with the outbox's claim, lease, back-off and dead letter (shared with the partner webhooks in
 ``cases.services.webhooks``). A message, in the app or by email, names the case by its
 pseudonymous number and links to its file; it never carries a name or any other identity value.
 """
@@ -19,7 +20,7 @@ import datetime
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ from cases.models import (
     OutboxChannel,
     OutboxEvent,
     OutboxStatus,
+    Programme,
     Role,
     Stage,
 )
@@ -218,67 +220,104 @@ def _days_since(day: datetime.date | None, today: datetime.date) -> int | None:
 # --- the jobs ---------------------------------------------------------------------------------
 
 
-def notify_missed_contacts(*, today: datetime.date | None = None) -> int:
+# The jobs below work through their rows this many at a time, oldest first (by id), each batch
+# in its own transaction with its own audit event: a worker holds one batch's rows whatever
+# the caseload, and a run stopped midway keeps the batches it committed (the next run goes on
+# from there, since what was told is never told again).
+JOB_BATCH = 2000
+
+
+def _in_batches(run_batch: Callable[[int, int], tuple[int, int | None]], batch: int | None) -> int:
+    """Call ``run_batch(after, size)`` (it handles the rows with an id above ``after``, at most
+    ``size`` of them, and returns how many notifications it created and the last id it read,
+    or None when it read fewer than ``size``) until the rows run out; returns the total."""
+    size = batch or JOB_BATCH
+    total, after = 0, 0
+    while True:
+        created, last = run_batch(after, size)
+        total += created
+        if last is None:
+            return total
+        after = last
+
+
+def _last_if_full(ids: list[int], size: int) -> int | None:
+    return ids[-1] if len(ids) >= size else None
+
+
+def notify_missed_contacts(*, today: datetime.date | None = None, batch: int | None = None) -> int:
     """Tell each case's caseworker, once, about every missed contact nobody was told about
     yet (no active caseworker: the team's supervisors). Returns how many notifications were
-    created. Closed cases are left alone."""
+    created. Closed cases are left alone. ``batch`` contacts at a time (``JOB_BATCH``)."""
     today = today or timezone.localdate()
     told = Notification.objects.filter(contact=OuterRef("pk"), kind=NotificationKind.CONTACT_MISSED)
-    rows = list(
+    untold = (
         MonitoringContact.objects.filter(outcome=ContactOutcome.MISSED)
         .exclude(case__stage=Stage.CLOSED)
         .filter(~Exists(told))
-        .order_by("case_id", "planned_date", "id")
-        .values_list(
-            "pk",
-            "uuid",
-            "planned_date",
-            "actual_date",
-            "case_id",
-            "case__team_id",
-            "case__programme_id",
-            "case__caseworker_id",
-            "case__caseworker__is_active",
+    )
+
+    def run_batch(after: int, size: int) -> tuple[int, int | None]:
+        rows = list(
+            untold.filter(pk__gt=after)
+            .order_by("pk")
+            .values_list(
+                "pk",
+                "uuid",
+                "planned_date",
+                "actual_date",
+                "case_id",
+                "case__team_id",
+                "case__programme_id",
+                "case__caseworker_id",
+                "case__caseworker__is_active",
+            )[:size]
         )
-    )
-    if not rows:
-        return 0
-    without_caseworker = [row for row in rows if not (row[7] is not None and row[8])]
-    overseers = _overseers(
-        team_ids=(row[5] for row in without_caseworker),
-        programme_ids=(row[6] for row in without_caseworker),
-    )
-    specs = []
-    for pk, contact_uuid, planned, actual, case_id, team_id, programme_id, cw_id, cw_ok in rows:
-        days = _days_since(planned or actual, today)
-        for user_id in _caseworker_or_overseers(
-            caseworker_id=cw_id,
-            caseworker_active=cw_ok,
-            team_id=team_id,
-            programme_id=programme_id,
-            overseers=overseers,
-        ):
-            specs.append(
-                NotificationSpec(
-                    key=f"contact_missed:{contact_uuid}:{user_id}",
-                    recipient_id=user_id,
-                    kind=NotificationKind.CONTACT_MISSED,
-                    case_id=case_id,
-                    contact_id=pk,
-                    detail={"days_overdue": days} if days is not None else {},
+        if not rows:
+            return 0, None
+        last = _last_if_full([row[0] for row in rows], size)
+        # Each case's contacts together, oldest first (missing dates last).
+        rows.sort(key=lambda row: (row[4], row[2] is None, row[2] or datetime.date.min, row[0]))
+        without_caseworker = [row for row in rows if not (row[7] is not None and row[8])]
+        overseers = _overseers(
+            team_ids=(row[5] for row in without_caseworker),
+            programme_ids=(row[6] for row in without_caseworker),
+        )
+        specs = []
+        for pk, contact_uuid, planned, actual, case_id, team_id, programme_id, cw_id, cw_ok in rows:
+            days = _days_since(planned or actual, today)
+            for user_id in _caseworker_or_overseers(
+                caseworker_id=cw_id,
+                caseworker_active=cw_ok,
+                team_id=team_id,
+                programme_id=programme_id,
+                overseers=overseers,
+            ):
+                specs.append(
+                    NotificationSpec(
+                        key=f"contact_missed:{contact_uuid}:{user_id}",
+                        recipient_id=user_id,
+                        kind=NotificationKind.CONTACT_MISSED,
+                        case_id=case_id,
+                        contact_id=pk,
+                        detail={"days_overdue": days} if days is not None else {},
+                    )
                 )
-            )
-    with transaction.atomic():
-        created = notify_many(specs)
-        _audit_batch(action="notifications.contact_missed", created=created)
-    return len(created)
+        with transaction.atomic():
+            created = notify_many(specs)
+            _audit_batch(action="notifications.contact_missed", created=created)
+        return len(created), last
+
+    return _in_batches(run_batch, batch)
 
 
-def escalate_missed_contacts(*, today: datetime.date | None = None) -> int:
+def escalate_missed_contacts(
+    *, today: datetime.date | None = None, batch: int | None = None
+) -> int:
     """Tell each supervisor of the case's team, once, about a contact still missed — no met
     contact on the case since its planned date — more than the programme's
     ``escalate_after_days`` after that date (a team without supervisors: the programme's
-    managers). Returns how many notifications were created."""
+    managers). Returns how many notifications were created. ``batch`` contacts at a time."""
     today = today or timezone.localdate()
     escalated = Notification.objects.filter(
         contact=OuterRef("pk"), kind=NotificationKind.CONTACT_ESCALATED
@@ -288,102 +327,123 @@ def escalate_missed_contacts(*, today: datetime.date | None = None) -> int:
         outcome=ContactOutcome.MET,
         actual_date__gte=OuterRef("planned_date"),
     )
-    candidates = (
+    # Past each programme's threshold, in the query: one term per distinct threshold (a
+    # handful), so a batch holds only contacts to escalate.
+    overdue = Q(pk__in=[])
+    for after in (
+        Programme.objects.order_by().values_list("escalate_after_days", flat=True).distinct()
+    ):
+        overdue |= Q(
+            case__programme__escalate_after_days=after,
+            planned_date__lt=today - datetime.timedelta(days=after),
+        )
+    due = (
         MonitoringContact.objects.filter(
-            outcome=ContactOutcome.MISSED, planned_date__isnull=False, planned_date__lt=today
+            overdue,
+            outcome=ContactOutcome.MISSED,
+            planned_date__isnull=False,
+            planned_date__lt=today,
         )
         .exclude(case__stage=Stage.CLOSED)
         .filter(~Exists(escalated), ~Exists(made_up))
-        .order_by("case_id", "planned_date", "id")
-        .values_list(
-            "pk",
-            "uuid",
-            "planned_date",
-            "case_id",
-            "case__team_id",
-            "case__programme_id",
-            "case__programme__escalate_after_days",
-        )
     )
-    # The threshold differs per programme; the rows are already the few still unresolved.
-    rows = []
-    for pk, contact_uuid, planned, case_id, team_id, programme_id, after in candidates:
-        days = _days_since(planned, today)
-        if days is not None and days > after:
-            rows.append((pk, contact_uuid, days, case_id, team_id, programme_id))
-    if not rows:
-        return 0
-    overseers = _overseers(
-        team_ids=(row[4] for row in rows), programme_ids=(row[5] for row in rows)
-    )
-    specs = [
-        NotificationSpec(
-            key=f"contact_escalated:{contact_uuid}:{user_id}",
-            recipient_id=user_id,
-            kind=NotificationKind.CONTACT_ESCALATED,
-            case_id=case_id,
-            contact_id=pk,
-            detail={"days_missed": days},
+
+    def run_batch(after: int, size: int) -> tuple[int, int | None]:
+        rows = list(
+            due.filter(pk__gt=after)
+            .order_by("pk")
+            .values_list(
+                "pk", "uuid", "planned_date", "case_id", "case__team_id", "case__programme_id"
+            )[:size]
         )
-        for pk, contact_uuid, days, case_id, team_id, programme_id in rows
-        for user_id in overseers.of(team_id=team_id, programme_id=programme_id)
-    ]
-    with transaction.atomic():
-        created = notify_many(specs)
-        _audit_batch(action="notifications.contact_escalated", created=created)
-    return len(created)
+        if not rows:
+            return 0, None
+        last = _last_if_full([row[0] for row in rows], size)
+        rows.sort(key=lambda row: (row[3], row[2], row[0]))  # each case's together, oldest first
+        overseers = _overseers(
+            team_ids=(row[4] for row in rows), programme_ids=(row[5] for row in rows)
+        )
+        specs = [
+            NotificationSpec(
+                key=f"contact_escalated:{contact_uuid}:{user_id}",
+                recipient_id=user_id,
+                kind=NotificationKind.CONTACT_ESCALATED,
+                case_id=case_id,
+                contact_id=pk,
+                detail={"days_missed": _days_since(planned, today)},
+            )
+            for pk, contact_uuid, planned, case_id, team_id, programme_id in rows
+            for user_id in overseers.of(team_id=team_id, programme_id=programme_id)
+        ]
+        with transaction.atomic():
+            created = notify_many(specs)
+            _audit_batch(action="notifications.contact_escalated", created=created)
+        return len(created), last
+
+    return _in_batches(run_batch, batch)
 
 
-def notify_flagged_cases() -> int:
+def notify_flagged_cases(*, batch: int | None = None) -> int:
     """Tell each flagged case's caseworker (no active caseworker: the team's supervisors),
     once per flag, that a threat context is active in the person's district. Cleared flags
-    and closed cases are left alone. Returns how many notifications were created."""
+    and closed cases are left alone. Returns how many notifications were created. ``batch``
+    flags at a time."""
     told = Notification.objects.filter(
         kind=NotificationKind.THREAT_CONTEXT, case=OuterRef("case"), threat=OuterRef("threat")
     )
-    rows = list(
+    untold = (
         CaseFlag.objects.filter(cleared_at__isnull=True)
         .exclude(case__stage=Stage.CLOSED)
         .filter(~Exists(told))
-        .order_by("case_id", "id")
-        .values_list(
-            "uuid",
-            "threat_id",
-            "case_id",
-            "case__team_id",
-            "case__programme_id",
-            "case__caseworker_id",
-            "case__caseworker__is_active",
-        )
     )
-    if not rows:
-        return 0
-    without_caseworker = [row for row in rows if not (row[5] is not None and row[6])]
-    overseers = _overseers(
-        team_ids=(row[3] for row in without_caseworker),
-        programme_ids=(row[4] for row in without_caseworker),
-    )
-    specs = [
-        NotificationSpec(
-            key=f"threat_flag:{flag_uuid}:{user_id}",
-            recipient_id=user_id,
-            kind=NotificationKind.THREAT_CONTEXT,
-            case_id=case_id,
-            threat_id=threat_id,
+
+    def run_batch(after: int, size: int) -> tuple[int, int | None]:
+        rows = list(
+            untold.filter(pk__gt=after)
+            .order_by("pk")
+            .values_list(
+                "pk",
+                "uuid",
+                "threat_id",
+                "case_id",
+                "case__team_id",
+                "case__programme_id",
+                "case__caseworker_id",
+                "case__caseworker__is_active",
+            )[:size]
         )
-        for flag_uuid, threat_id, case_id, team_id, programme_id, cw_id, cw_ok in rows
-        for user_id in _caseworker_or_overseers(
-            caseworker_id=cw_id,
-            caseworker_active=cw_ok,
-            team_id=team_id,
-            programme_id=programme_id,
-            overseers=overseers,
+        if not rows:
+            return 0, None
+        last = _last_if_full([row[0] for row in rows], size)
+        rows.sort(key=lambda row: (row[3], row[0]))  # each case's flags together
+        without_caseworker = [row for row in rows if not (row[6] is not None and row[7])]
+        overseers = _overseers(
+            team_ids=(row[4] for row in without_caseworker),
+            programme_ids=(row[5] for row in without_caseworker),
         )
-    ]
-    with transaction.atomic():
-        created = notify_many(specs)
-        _audit_batch(action="notifications.threat_context", created=created)
-    return len(created)
+        specs = [
+            NotificationSpec(
+                key=f"threat_flag:{flag_uuid}:{user_id}",
+                recipient_id=user_id,
+                kind=NotificationKind.THREAT_CONTEXT,
+                case_id=case_id,
+                threat_id=threat_id,
+            )
+            for _pk, flag_uuid, threat_id, case_id, team_id, programme_id, cw_id, cw_ok in rows
+            for user_id in _caseworker_or_overseers(
+                caseworker_id=cw_id,
+                caseworker_active=cw_ok,
+                team_id=team_id,
+                programme_id=programme_id,
+                overseers=overseers,
+            )
+        ]
+        with transaction.atomic():
+            created = notify_many(specs)
+            _audit_batch(action="notifications.threat_context", created=created)
+        return len(created), last
+
+    return _in_batches(run_batch, batch)
 
 
 def notify_incident_recorded(*, actor: Actor, case: Case, incident: Incident) -> list[Notification]:

@@ -9,9 +9,9 @@ scope. Small caseloads (under ``COMPETITION_SUMMARY_CACHE_MIN_CASES``) are alway
 live: they are fast, and their users expect to see a contact they just recorded.
 
 ``competition_summaries_warm`` (Celery beat, every ``COMPETITION_SUMMARY_WARM_SECONDS``)
-gathers the whole open caseload once, applies the rules once per case, and stores the summary
-of every team set someone looks at: each programme, and each user's case scope and
-supervised teams. A summary carries ``computed_at``; pages and the API show it.
+reads the whole open caseload once, a chunk at a time, applies the rules once per case, and
+stores the summary of every team set someone looks at: each programme, and each user's case
+scope and supervised teams. A summary carries ``computed_at``; pages and the API show it.
 
 While the cache is down (Redis unreachable; ``reintegration/cache.py``) a large caseload's
 summary is computed on request, as on a cold cache, and kept in the web process's memory until
@@ -35,13 +35,10 @@ from django.utils import timezone
 
 from cases import selectors
 from cases.competition import (
-    CaseFacts,
     CompetitionSummary,
-    Finding,
-    caseload_facts,
-    findings_for,
-    reference_data,
-    summary_from_findings,
+    SummaryTally,
+    competition_summary,
+    team_tallies,
 )
 from cases.models import Case, Membership, Role, Stage, Team
 from cases.selectors import Viewer
@@ -128,11 +125,9 @@ def competition_summary_for_teams(
 
 
 def _compute(cases: QuerySet[Case], *, today: datetime.date) -> CompetitionSummary:
-    facts = caseload_facts(cases, today=today)
-    refs = reference_data({f.programme_id for f in facts}, on=today)
-    rows = [(one, findings_for(one, refs[one.programme_id], today)) for one in facts]
-    summary = summary_from_findings(rows, refs, today=today)
-    return _stamped(summary)
+    # Streamed, a chunk of cases at a time: a cold cache must not cost a web process the
+    # whole caseload's facts in memory.
+    return _stamped(competition_summary(cases, today=today))
 
 
 def _stamped(summary: CompetitionSummary) -> CompetitionSummary:
@@ -168,21 +163,20 @@ def _team_sets() -> set[frozenset[int]]:
 
 def competition_summaries_warm(*, today: datetime.date | None = None) -> int:
     """Compute and cache the summary of every team set someone reads whose caseload is large
-    enough to be served from the cache. The open caseload's facts are gathered once and the
-    rules applied once per case, whatever the number of sets. Returns the summaries stored."""
+    enough to be served from the cache. The open caseload is read once, a chunk of cases at a
+    time, the rules applied once per case and each case reduced at once to its team's tally
+    (``cases.competition.team_tallies``): a few counters and the top cases, never the cases,
+    so the worker's memory does not grow with the caseload. A team set's summary merges its
+    teams' tallies. Returns the summaries stored."""
     today = today or timezone.localdate()
-    facts = caseload_facts(Case.objects.exclude(stage=Stage.CLOSED), today=today)
-    refs = reference_data({f.programme_id for f in facts}, on=today)
-    by_team: dict[int, list[tuple[CaseFacts, list[Finding]]]] = defaultdict(list)
-    for one in facts:
-        by_team[one.team_id].append((one, findings_for(one, refs[one.programme_id], today)))
+    tallies = team_tallies(Case.objects.exclude(stage=Stage.CLOSED), today=today)
     minimum = settings.COMPETITION_SUMMARY_CACHE_MIN_CASES
     stored = 0
     for teams in _team_sets():
-        if sum(len(by_team.get(team_id, ())) for team_id in teams) < minimum:
+        parts = [tallies[team_id] for team_id in sorted(teams) if team_id in tallies]
+        if sum(part.cases for part in parts) < minimum:
             continue
-        rows = (row for team_id in sorted(teams) for row in by_team.get(team_id, ()))
-        summary = _stamped(summary_from_findings(rows, refs, today=today))
+        summary = _stamped(SummaryTally.merged(parts).summary(today=today))
         _cache_set(summary_cache_key(teams, today), summary)
         stored += 1
     return stored
