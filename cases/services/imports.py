@@ -30,7 +30,8 @@ Dates are YYYY-MM-DD; choices take their stored values (``camp_repatriation``); 
 of ``cases.validators``, which name the column) and never more than the csv module reads
 (131,072 characters): such a cell is refused by its row and column, and the file is read no
 further. Rows are numbered as a spreadsheet shows them: the header is row 1, the first person
-row 2; row 0 is the file as a whole. At most 50,000 rows and 20 MB (settings IMPORT_MAX_ROWS, IMPORT_MAX_BYTES).
+row 2; row 0 is the file as a whole. At most 50,000 rows and 20 MB (settings IMPORT_MAX_ROWS,
+IMPORT_MAX_BYTES).
 """
 
 from __future__ import annotations
