@@ -682,6 +682,22 @@ def drop_queued_emails(number: int) -> int:
     return int(client.eval(script, 1, "celery"))
 
 
+_SUCCEEDED = re.compile(r"Task (cases\.\w+)\[([0-9a-f-]+)\] succeeded in ([0-9.]+)s: (.*)$")
+
+
+def worker_runs(tasks: set[str]) -> list[tuple[str, str, float, str]]:
+    """Every run of ``tasks`` the worker's log records as done: (task, id, seconds, result);
+    beat's own runs as well as the benchmark's."""
+    runs = []
+    with contextlib.suppress(OSError):
+        for line in (BENCH / "worker.log").read_text(errors="replace").splitlines():
+            found = _SUCCEEDED.search(line)
+            if found and found.group(1) in tasks:
+                name, task_id, seconds, result = found.groups()
+                runs.append((name, task_id, float(seconds), result.strip()))
+    return runs
+
+
 def _short(task: str) -> str:
     return task.removeprefix("cases.")
 
@@ -1024,6 +1040,22 @@ def worker_memory_report(
             f"| {end} | {target} | {verdict(ok if full else None)} |"
         )
     out.append("")
+    runs = extras.get("worker_runs") or []
+    if runs:
+        sent = {one["id"] for ran in jobs for one in ran["tasks"].values()}
+        out.append(
+            "Every run of these jobs in the worker during the benchmark, as its log records "
+            "them: the benchmark's, and beat's own (on its schedule; a job beat ran first "
+            "leaves the benchmark's run little to do). The peaks above cover them all."
+        )
+        out.append("")
+        out.append("| job | sent by | seconds in the worker | result |")
+        out.append("|---|---|---:|---:|")
+        for name, task_id, seconds, result in runs:
+            by = "the benchmark" if task_id in sent else "beat"
+            shown = f"{int(result):,}" if result.isdigit() else result
+            out.append(f"| `{_short(name)}` | {by} | {seconds:.1f} | {shown} |")
+        out.append("")
     replaced = [p for p in memory.peak if p != memory.main and p not in alive]
     notes = []
     if replaced:
@@ -1158,6 +1190,7 @@ def bench(args: argparse.Namespace, admin_url: str) -> str:
         )
     scratch = with_database(admin_url, args.db_name)
     info = machine(admin_url)
+    info["arguments"] = " ".join(sys.argv[1:]) or "(none)"
     print(f"Scratch database: {redacted(scratch)}", flush=True)
     processes = Processes()
     workdir = Path(tempfile.mkdtemp(prefix="reintegration-bench-"))
@@ -1267,6 +1300,9 @@ def bench(args: argparse.Namespace, admin_url: str) -> str:
             processes.check()
         memory.stop()
         extras["worker_memory"] = memory
+        extras["worker_runs"] = worker_runs(
+            {WARM_TASK, *(task for tasks, _title in WORKER_JOBS.values() for task in tasks)}
+        )
         print("Stopping the processes...", flush=True)
         processes.stop()
         text = report(args, info, load, endpoints, extras, workers)
@@ -1484,14 +1520,15 @@ def h_tasks(kw: dict[str, Any]) -> dict[str, Any]:
             if result.ready():
                 value = result.get(propagate=False)
                 done[name] = {
+                    "id": result.id,
                     "seconds": time.perf_counter() - started,
                     "status": result.status,
                     "result": value if isinstance(value, int | float | str | dict) else repr(value),
                 }
                 del pending[name]
         time.sleep(0.2)
-    for name in pending:
-        done[name] = {"seconds": None, "status": "TIMEOUT", "result": None}
+    for name, result in pending.items():
+        done[name] = {"id": result.id, "seconds": None, "status": "TIMEOUT", "result": None}
     return {"tasks": done}
 
 
