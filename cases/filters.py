@@ -6,9 +6,11 @@ import datetime
 from typing import Any
 
 import django_filters
+from django import forms
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django_filters.widgets import BooleanWidget
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -33,6 +35,36 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
         return filtered
 
 
+class StrictBooleanWidget(BooleanWidget):
+    """``true``/``false`` (and ``1``/``0``) as django-filter reads them, but any other value
+    is passed on for the field to refuse, not read as "no filter"."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        raw = data.get(name)
+        if raw in (None, ""):
+            return None
+        value = super().value_from_datadict(data, files, name)
+        return raw if value is None else value
+
+
+class StrictNullBooleanField(forms.NullBooleanField):
+    def to_python(self, value: Any) -> bool | None:  # type: ignore[override]
+        if isinstance(value, str):
+            raise forms.ValidationError("Give true or false.", code="invalid")
+        return super().to_python(value)
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    """A yes/no filter that refuses what is neither (the API's ``?overdue=maybe`` is a 400,
+    not the whole list); the pages keep their own select."""
+
+    field_class = StrictNullBooleanField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", StrictBooleanWidget)
+        super().__init__(*args, **kwargs)
+
+
 @extend_schema_field(OpenApiTypes.UUID)
 class UUIDFilterBy(django_filters.UUIDFilter):
     """A uuid filter with its own method, still documented as a uuid in the schema."""
@@ -53,7 +85,7 @@ class CaseFilterSet(django_filters.FilterSet):
     team = UUIDFilterBy(method="filter_team", label="Team uuid")
     caseworker = django_filters.CharFilter(method="filter_caseworker", label="Caseworker username")
     district = django_filters.CharFilter(field_name="returnee__current_district")
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label="Has overdue contacts")
+    overdue = StrictBooleanFilter(method="filter_overdue", label="Has overdue contacts")
     opened_after = UTCDateTimeFilter(field_name="opened_at", lookup_expr="gte")
     opened_before = UTCDateTimeFilter(field_name="opened_at", lookup_expr="lt")
     closed_after = UTCDateTimeFilter(field_name="closed_at", lookup_expr="gte")

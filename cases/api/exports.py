@@ -21,7 +21,7 @@ from cases.models import Case
 from cases.services.exports import EXPORT_COLUMNS, case_export_csv
 
 from .schema import ErrorSerializer
-from .views import NoStoreMixin, staff
+from .views import NoStoreMixin, OneValueQueryMixin, staff
 
 
 class AlwaysJSON(BaseContentNegotiation):
@@ -38,7 +38,7 @@ class AlwaysJSON(BaseContentNegotiation):
         return renderer, renderer.media_type
 
 
-class CaseExportView(NoStoreMixin, GenericAPIView[Case]):
+class CaseExportView(OneValueQueryMixin, NoStoreMixin, GenericAPIView[Case]):
     """The caller's cases as CSV, filtered like the case list."""
 
     filterset_class = CaseFilterSet

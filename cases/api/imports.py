@@ -34,7 +34,7 @@ from cases.services.imports import (
 
 from .errors import error_response
 from .schema import ErrorBodySerializer, ErrorSerializer
-from .views import CaseViewSet, NoStoreMixin, staff
+from .views import CaseViewSet, NoStoreMixin, OneValueQueryMixin, staff
 
 # Room for the multipart envelope around a file of the largest size accepted.
 MULTIPART_SLACK = 64 * 1024
@@ -142,7 +142,7 @@ def _invalid(exc: ImportInvalid) -> Response:
     return response
 
 
-class CaseImportView(NoStoreMixin, APIView):
+class CaseImportView(OneValueQueryMixin, NoStoreMixin, APIView):
     """Open a case for every person in a CSV file, or for none if any row is wrong."""
 
     authentication_classes = CaseViewSet.authentication_classes

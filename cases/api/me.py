@@ -10,14 +10,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .views import NoStoreMixin, staff
+from .views import NoStoreMixin, OneValueQueryMixin, staff
 
 
 class MeSerializer(serializers.Serializer[dict[str, str]]):
     username = serializers.CharField(help_text="The account the credentials belong to.")
 
 
-class MeView(NoStoreMixin, APIView):
+class MeView(OneValueQueryMixin, NoStoreMixin, APIView):
     """The caller's username; no query beyond authentication."""
 
     @extend_schema(responses={200: MeSerializer})

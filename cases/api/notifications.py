@@ -18,7 +18,7 @@ from cases.services.notifications import notification_mark_read, notification_me
 
 from .schema import ErrorSerializer
 from .serializers import StrictMixin
-from .views import NoStoreMixin, staff
+from .views import NoStoreMixin, OneValueQueryMixin, staff
 
 
 class NotificationSerializer(StrictMixin, serializers.ModelSerializer[Notification]):
@@ -48,7 +48,7 @@ class NotificationQuerySerializer(serializers.Serializer[Any]):
 
 
 class NotificationViewSet(
-    NoStoreMixin, mixins.ListModelMixin, viewsets.GenericViewSet[Notification]
+    OneValueQueryMixin, NoStoreMixin, mixins.ListModelMixin, viewsets.GenericViewSet[Notification]
 ):
     """Your own notifications, newest first."""
 

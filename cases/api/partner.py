@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from django.db import models
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
@@ -12,14 +13,15 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cases import selectors
-from cases.models import Referral, WebhookEndpoint
+from cases import selectors, validators
+from cases.models import Referral, SupportProvision, TrainingEnrolment, WebhookEndpoint
 from cases.services import referrals as referral_services
 from cases.services.webhooks import webhook_endpoint_register, webhook_endpoint_remove
 
 from .auth import IsPartner, PartnerKeyAuthentication, PartnerThrottle, request_partner
+from .inputs import webhook_url_pattern
 from .serializers import StrictMixin
-from .views import NoStoreMixin, etag, expected_version
+from .views import NoStoreMixin, OneValueQueryMixin, etag, expected_version
 
 
 class SharedDataSerializer(StrictMixin, serializers.Serializer[Any]):
@@ -66,19 +68,34 @@ class PartnerReferralSerializer(StrictMixin, serializers.ModelSerializer[Referra
         )
 
 
+def _model_length(model: Any, name: str) -> int | None:
+    return validators.max_length_of(model._meta.get_field(name))
+
+
 class ProgressInputSerializer(StrictMixin, serializers.Serializer[Any]):
+    """What each kind needs: ``attendance`` the percentage; ``completion`` whether it was
+    completed and the end date; ``certificate`` its reference; ``job_placement`` the employer
+    and the start date, and the currency with an income. The course's end cannot come before
+    its start."""
+
     kind = serializers.ChoiceField(choices=list(referral_services.PROGRESS_KINDS))
     attendance_percent = serializers.IntegerField(required=False, min_value=0, max_value=100)
-    course = serializers.CharField(required=False)
+    course = serializers.CharField(
+        required=False, max_length=_model_length(TrainingEnrolment, "course")
+    )
     start_date = serializers.DateField(required=False)
     end_date = serializers.DateField(required=False)
     completed = serializers.BooleanField(required=False)
-    certificate = serializers.CharField(required=False)
+    certificate = serializers.CharField(
+        required=False, max_length=_model_length(TrainingEnrolment, "certificate")
+    )
     employer = serializers.CharField(required=False)
     monthly_income = serializers.DecimalField(
         max_digits=12, decimal_places=2, required=False, min_value=0
     )
-    currency = serializers.CharField(required=False, max_length=3)
+    currency = serializers.CharField(
+        required=False, max_length=_model_length(SupportProvision, "currency")
+    )
 
 
 class ProgressResultSerializer(StrictMixin, serializers.Serializer[Any]):
@@ -95,6 +112,15 @@ class CloseInputSerializer(StrictMixin, serializers.Serializer[Any]):
 
 
 class WebhookSerializer(StrictMixin, serializers.ModelSerializer[WebhookEndpoint]):
+    """``url``: https (http too where private addresses are allowed, in development), a host
+    name with a top-level domain, no user name or password. In production the host must
+    resolve to public addresses only."""
+
+    url = serializers.URLField(
+        max_length=WebhookEndpoint._meta.get_field("url").max_length,
+        validators=[RegexValidator(webhook_url_pattern())],
+    )
+
     class Meta:
         model = WebhookEndpoint
         fields = ["uuid", "url", "is_active", "created_at"]
@@ -110,6 +136,7 @@ class RegisteredWebhookSerializer(WebhookSerializer):
 
 
 class PartnerReferralViewSet(
+    OneValueQueryMixin,
     NoStoreMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -200,6 +227,7 @@ class PartnerReferralViewSet(
 
 
 class PartnerWebhookViewSet(
+    OneValueQueryMixin,
     NoStoreMixin,
     mixins.ListModelMixin,
     mixins.DestroyModelMixin,

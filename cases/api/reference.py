@@ -27,7 +27,7 @@ from cases.models import (
 from cases.services import competition as services
 
 from .serializers import StrictMixin
-from .views import NoStoreMixin, staff
+from .views import NoStoreMixin, OneValueQueryMixin, staff
 
 
 class ProgrammeRefField(serializers.UUIDField):
@@ -99,6 +99,7 @@ class ProfileCreateSerializer(ProfileSerializer):
 
 
 class ReferenceViewSet(
+    OneValueQueryMixin,
     NoStoreMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,

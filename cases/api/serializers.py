@@ -4,12 +4,14 @@ risk or version (mass assignment). The services validate again and do the writin
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib.auth import get_user_model
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cases import validators
 from cases.models import (
     IDENTITY_FIELDS,
     AccessKey,
@@ -17,16 +19,19 @@ from cases.models import (
     ApprovalKind,
     Case,
     ConsentRecord,
+    ConsentScope,
     DeliveryAttempt,
     Incident,
     IntakeRecord,
     MonitoringContact,
+    Need,
     OutboxEvent,
     Outcome,
     PartnerOrganisation,
     PlanGoal,
     Referral,
     ReintegrationPlan,
+    ReleaseCondition,
     Returnee,
     RiskLevel,
     ScreeningAssessment,
@@ -35,9 +40,12 @@ from cases.models import (
     StageTransition,
     SupportProvision,
     TrainingEnrolment,
+    UrgentNeed,
 )
 from cases.services import records
 from cases.services.cases import INTAKE_INPUT_FIELDS, RETURNEE_PROFILE_FIELDS
+
+from . import inputs
 
 
 class StrictMixin:
@@ -45,19 +53,71 @@ class StrictMixin:
     # that sends ``stage`` or ``caseworker`` in a body learns it cannot set them there.
     # (A comment, not a docstring: a docstring would describe every schema component.)
 
+    # Each value is then checked as the OpenAPI document states it (cases/api/inputs.py):
+    # its JSON type, text without control characters and within its length, canonical uuids
+    # and dates, before DRF's lenient conversions could accept what the document refuses.
+
+    def get_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = super().get_fields()  # type: ignore[misc]
+        for field in fields.values():
+            inputs.harden(field)
+        return fields
+
+    def build_standard_field(
+        self, field_name: str, model_field: Any
+    ) -> tuple[type, dict[str, Any]]:
+        # Free text the model does not limit gets the length the services allow it.
+        field_class, kwargs = super().build_standard_field(field_name, model_field)  # type: ignore[misc]
+        limit = validators.max_length_of(model_field)
+        if limit is not None and issubclass(field_class, serializers.CharField):
+            kwargs.setdefault("max_length", limit)
+        # A date's range depends on today, which JSON Schema cannot say: the text does.
+        kind = validators.date_kind_of(model_field)
+        if kind is not None:
+            latest = (
+                "not after today"
+                if kind is validators.DateKind.HAPPENED
+                else f"at most {validators.PLANNING_HORIZON_YEARS} years ahead"
+            )
+            rule = f"From {validators.EARLIEST_DATE.isoformat()}, {latest}."
+            kwargs["help_text"] = " ".join(filter(None, [str(kwargs.get("help_text", "")), rule]))
+        return field_class, kwargs
+
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            writable = {
-                name
-                for name, field in self.fields.items()  # type: ignore[attr-defined]
-                if not field.read_only
-            }
+            fields = self.fields  # type: ignore[attr-defined]
+            writable = {name for name, field in fields.items() if not field.read_only}
             unknown = sorted(set(data) - writable)
             if unknown:
                 raise serializers.ValidationError(
                     {name: ["This field cannot be set here."] for name in unknown}
                 )
+            refused = {
+                name: errors
+                for name, value in data.items()
+                if (errors := inputs.input_errors(fields[name], value))
+            }
+            if refused:
+                raise serializers.ValidationError(refused)
         return super().to_internal_value(data)  # type: ignore[misc]
+
+
+class ChoicesListField(serializers.ListField):
+    """A list of choices, documented as an array of the enum; an unknown value is refused
+    naming the field, in the words the services use for every way in."""
+
+    def __init__(self, *, choices: Any, **kwargs: Any) -> None:
+        super().__init__(child=serializers.ChoiceField(choices=choices), **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, list):
+            allowed = set(self.child.choices)  # type: ignore[attr-defined]
+            unknown = [item for item in data if item not in allowed]
+            if unknown:
+                raise serializers.ValidationError(
+                    f"Unknown value(s) {unknown!r}; choose from {sorted(allowed)}."
+                )
+        return super().to_internal_value(data)
 
 
 class UsernameField(serializers.SlugRelatedField):
@@ -149,7 +209,7 @@ class ReturneeInputSerializer(StrictMixin, serializers.ModelSerializer[Returnee]
 
 
 class IntakeInputSerializer(StrictMixin, serializers.ModelSerializer[IntakeRecord]):
-    urgent_needs = serializers.ListField(child=serializers.CharField(), required=False)
+    urgent_needs = ChoicesListField(choices=UrgentNeed.choices, required=False)
 
     class Meta:
         model = IntakeRecord
@@ -157,7 +217,7 @@ class IntakeInputSerializer(StrictMixin, serializers.ModelSerializer[IntakeRecor
 
 
 class ConsentInputSerializer(StrictMixin, serializers.ModelSerializer[ConsentRecord]):
-    scope = serializers.ListField(child=serializers.CharField())
+    scope = ChoicesListField(choices=ConsentScope.choices, min_length=1)
 
     class Meta:
         model = ConsentRecord
@@ -182,7 +242,13 @@ class CaseUpdateSerializer(ReturneeInputSerializer):
 class TransitionInputSerializer(StrictMixin, serializers.Serializer[Any]):
     to_stage = serializers.ChoiceField(choices=Stage.choices)
     reason = serializers.CharField(required=False, allow_blank=True, default="")
-    outcome = serializers.CharField(required=False, allow_blank=True, default="")
+    outcome = serializers.ChoiceField(
+        choices=Outcome.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="For a move to closed: the approved closure's outcome (it is used if left out).",
+    )
 
 
 class TransitionSerializer(StrictMixin, serializers.ModelSerializer[StageTransition]):
@@ -209,8 +275,32 @@ class IdentitySerializer(StrictMixin, serializers.Serializer[Any]):
 
 
 class LookupInputSerializer(StrictMixin, serializers.Serializer[Any]):
-    national_id = serializers.CharField(required=False, default="", allow_blank=True)
-    phone = serializers.CharField(required=False, default="", allow_blank=True)
+    """Exactly one of the two."""
+
+    # Each must keep something after normalisation (cases/crypto.py): a national ID more than
+    # spaces, dashes, dots and slashes; a phone number at least one digit.
+    national_id = serializers.CharField(
+        required=False,
+        max_length=inputs.DEFAULT_MAX_LENGTH,
+        validators=[
+            RegexValidator(
+                f"^[^{inputs.CONTROL}]*[^{inputs.CONTROL}{inputs.SPACE}\\-./][^{inputs.CONTROL}]*$"
+            )
+        ],
+    )
+    phone = serializers.CharField(
+        required=False,
+        max_length=inputs.DEFAULT_MAX_LENGTH,
+        validators=[RegexValidator(f"^[^{inputs.CONTROL}]*[0-9][^{inputs.CONTROL}]*$")],
+    )
+    openapi_rules: ClassVar[dict[str, Any]] = {"minProperties": 1, "maxProperties": 1}
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if len(attrs) != 1:
+            raise serializers.ValidationError(
+                {"national_id": ["Give exactly one of national_id or phone."]}
+            )
+        return attrs
 
 
 class LookupResultSerializer(StrictMixin, serializers.Serializer[Any]):
@@ -225,7 +315,7 @@ class AssignInputSerializer(StrictMixin, serializers.Serializer[Any]):
 
 
 class IntakeSerializer(StrictMixin, serializers.ModelSerializer[IntakeRecord]):
-    urgent_needs = serializers.ListField(child=serializers.CharField(), required=False)
+    urgent_needs = ChoicesListField(choices=UrgentNeed.choices, required=False)
 
     class Meta:
         model = IntakeRecord
@@ -234,7 +324,7 @@ class IntakeSerializer(StrictMixin, serializers.ModelSerializer[IntakeRecord]):
 
 
 class ConsentSerializer(StrictMixin, serializers.ModelSerializer[ConsentRecord]):
-    scope = serializers.ListField(child=serializers.CharField())
+    scope = ChoicesListField(choices=ConsentScope.choices, min_length=1)
 
     class Meta:
         model = ConsentRecord
@@ -246,9 +336,13 @@ class ConsentSerializer(StrictMixin, serializers.ModelSerializer[ConsentRecord])
 class ScreeningSerializer(StrictMixin, serializers.ModelSerializer[ScreeningAssessment]):
     """``security_findings`` is dropped from the output for caseworkers (see the view)."""
 
-    needs = serializers.ListField(child=serializers.CharField(), required=False)
-    release_conditions = serializers.ListField(child=serializers.CharField(), required=False)
-    answers = serializers.DictField(required=False)
+    needs = ChoicesListField(choices=Need.choices, required=False)
+    release_conditions = ChoicesListField(choices=ReleaseCondition.choices, required=False)
+    answers = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text="Question → answer, as text; questions without control characters.",
+    )
 
     class Meta:
         model = ScreeningAssessment
@@ -270,6 +364,12 @@ class EnrolmentSerializer(StrictMixin, serializers.ModelSerializer[TrainingEnrol
 
 
 class SupportSerializer(StrictMixin, serializers.ModelSerializer[SupportProvision]):
+    """An ``amount`` needs its ``currency``."""
+
+    amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, required=False, allow_null=True
+    )
+
     class Meta:
         model = SupportProvision
         fields = ["uuid", *records.SUPPORT_FIELDS]
@@ -277,6 +377,9 @@ class SupportSerializer(StrictMixin, serializers.ModelSerializer[SupportProvisio
 
 
 class ContactSerializer(StrictMixin, serializers.ModelSerializer[MonitoringContact]):
+    """A contact has a planned or an actual date, and one that was met its actual date; a
+    change is held to the same with the dates the contact already has."""
+
     class Meta:
         model = MonitoringContact
         fields = ["uuid", *records.CONTACT_FIELDS, "version", "created_at"]
@@ -291,6 +394,9 @@ class IncidentSerializer(StrictMixin, serializers.ModelSerializer[Incident]):
 
 
 class ApprovalSerializer(StrictMixin, serializers.ModelSerializer[Approval]):
+    """What each kind needs: a ``screening_decision`` the assessment (with a decision), a
+    ``reintegration_plan`` the plan (with a goal), a ``closure`` its ``outcome``."""
+
     screening = serializers.SlugRelatedField(
         slug_field="uuid",
         queryset=ScreeningAssessment.objects.all(),
@@ -337,8 +443,12 @@ class ApprovalSerializer(StrictMixin, serializers.ModelSerializer[Approval]):
 
 
 class DecisionInputSerializer(StrictMixin, serializers.Serializer[Any]):
+    """A rejection says why: ``comment`` is required when ``approve`` is false."""
+
     approve = serializers.BooleanField()
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Required to reject."
+    )
 
 
 class PlanGoalSerializer(StrictMixin, serializers.ModelSerializer[PlanGoal]):
@@ -348,7 +458,7 @@ class PlanGoalSerializer(StrictMixin, serializers.ModelSerializer[PlanGoal]):
 
 
 class PlanSerializer(StrictMixin, serializers.ModelSerializer[ReintegrationPlan]):
-    goals = PlanGoalSerializer(many=True)
+    goals = PlanGoalSerializer(many=True, min_length=1)  # type: ignore[call-arg]
 
     class Meta:
         model = ReintegrationPlan
@@ -361,9 +471,7 @@ class ReferralSerializer(StrictMixin, serializers.ModelSerializer[Referral]):
         slug_field="uuid", queryset=PartnerOrganisation.objects.filter(is_active=True)
     )
     partner_name = serializers.CharField(source="partner.name", read_only=True)
-    shared_fields = serializers.ListField(
-        child=serializers.ChoiceField(choices=SharedField.choices), required=False
-    )
+    shared_fields = ChoicesListField(choices=SharedField.choices, required=False)
 
     class Meta:
         model = Referral

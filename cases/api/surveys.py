@@ -25,7 +25,7 @@ from cases.models import (
 from cases.services.surveys import localised, survey_record
 
 from .serializers import StrictMixin
-from .views import CaseRecordViewSet, NoStoreMixin, staff
+from .views import CaseRecordViewSet, NoStoreMixin, OneValueQueryMixin, staff
 
 SCORE: dict[str, Any] = {
     "max_digits": 5,
@@ -189,7 +189,9 @@ class SurveyQuestionSerializer(StrictMixin, serializers.ModelSerializer[SurveyQu
         ]
 
 
-class SurveyQuestionViewSet(NoStoreMixin, mixins.ListModelMixin, viewsets.GenericViewSet[Any]):
+class SurveyQuestionViewSet(
+    OneValueQueryMixin, NoStoreMixin, mixins.ListModelMixin, viewsets.GenericViewSet[Any]
+):
     """Active survey questions: the shared ones and those of the caller's programmes (a
     programme's question replaces a shared one with the same code in that programme). The
     whole list in one answer, in the order they are asked: a client needs all of them to

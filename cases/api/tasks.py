@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -22,7 +22,7 @@ from cases.services.tasks_health import BrokerUnavailable, failed_task_retry
 from .errors import error_response
 from .schema import ErrorSerializer
 from .serializers import StrictMixin
-from .views import NoStoreMixin, staff
+from .views import NoStoreMixin, OneValueQueryMixin, staff
 
 
 class FailedTaskSerializer(StrictMixin, serializers.ModelSerializer[FailedTask]):
@@ -42,7 +42,15 @@ class FailedTaskSerializer(StrictMixin, serializers.ModelSerializer[FailedTask])
         read_only_fields = fields
 
 
-class FailedTaskViewSet(NoStoreMixin, mixins.ListModelMixin, viewsets.GenericViewSet[FailedTask]):
+class FailedTaskQuerySerializer(serializers.Serializer[Any]):
+    open = serializers.BooleanField(
+        required=False, default=False, help_text="true: only those not queued again yet."
+    )
+
+
+class FailedTaskViewSet(
+    OneValueQueryMixin, NoStoreMixin, mixins.ListModelMixin, viewsets.GenericViewSet[FailedTask]
+):
     """Background tasks that failed after their last retry, newest first; ``?open=true`` for
     those not queued again yet."""
 
@@ -52,7 +60,9 @@ class FailedTaskViewSet(NoStoreMixin, mixins.ListModelMixin, viewsets.GenericVie
 
     def get_queryset(self) -> models.QuerySet[FailedTask]:
         queryset = selectors.failed_task_list(user=self.request.user)
-        if self.request.query_params.get("open") in ("1", "true"):
+        params = FailedTaskQuerySerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        if params.validated_data.get("open"):
             queryset = queryset.filter(retried_at__isnull=True)
         return queryset
 
@@ -74,12 +84,6 @@ class FailedTaskViewSet(NoStoreMixin, mixins.ListModelMixin, viewsets.GenericVie
             return error_response(503, exc.code, exc.message)
         return Response(self.get_serializer(failed).data)
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "open", bool, description="Only those not queued again yet.", required=False
-            )
-        ]
-    )
+    @extend_schema(parameters=[FailedTaskQuerySerializer])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)

@@ -7,11 +7,19 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import django_filters
 from django.core.exceptions import ValidationError
 from django.db import models
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +36,7 @@ from cases.models import (
     IntakeRecord,
     MonitoringContact,
     OutboxEvent,
+    OutboxStatus,
     Referral,
     ReintegrationPlan,
     ScreeningAssessment,
@@ -90,6 +99,28 @@ def expected_version(request: Request, *, required: bool) -> int | None:
         raise PreconditionFailed("If-Match does not name a version of this record.") from None
 
 
+class OneValueQueryMixin:
+    """A query parameter is given once, unless the view's filterset reads it as a list (the
+    case list's ``stage`` and ``risk_level``): twice is a 400 naming it, as the OpenAPI
+    document has one value for it, rather than the last value winning quietly."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        filterset = getattr(self, "filterset_class", None)
+        lists = {
+            name
+            for name, one in (filterset.base_filters.items() if filterset else ())
+            if isinstance(one, django_filters.MultipleChoiceFilter)
+        }
+        repeated = sorted(
+            name
+            for name in request.query_params
+            if name not in lists and len(request.query_params.getlist(name)) > 1
+        )
+        if repeated:
+            raise DRFValidationError({name: ["Give this parameter once."] for name in repeated})
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+
+
 class NoStoreMixin:
     """Case data must not sit in a browser's or a proxy's cache."""
 
@@ -107,7 +138,7 @@ def with_etag(response: Response, instance: Any) -> Response:
     return response
 
 
-class CaseViewSet(NoStoreMixin, viewsets.GenericViewSet[Case]):
+class CaseViewSet(OneValueQueryMixin, NoStoreMixin, viewsets.GenericViewSet[Case]):
     """Cases in the caller's scope, by case number."""
 
     lookup_field = "case_number"
@@ -250,7 +281,7 @@ class CaseViewSet(NoStoreMixin, viewsets.GenericViewSet[Case]):
         return self.retrieve(request, case_number)
 
 
-class CaseRecordViewSet(NoStoreMixin, viewsets.GenericViewSet[Any]):
+class CaseRecordViewSet(OneValueQueryMixin, NoStoreMixin, viewsets.GenericViewSet[Any]):
     """Records nested under a case: scope comes from the case; records are addressed by uuid."""
 
     model: ClassVar[type[models.Model]]
@@ -381,7 +412,7 @@ IncidentViewSet = _record_viewset(
 )
 
 
-class IntakeView(NoStoreMixin, viewsets.GenericViewSet[IntakeRecord]):
+class IntakeView(OneValueQueryMixin, NoStoreMixin, viewsets.GenericViewSet[IntakeRecord]):
     """The case's intake record (one per case)."""
 
     serializer_class = s.IntakeSerializer
@@ -523,7 +554,15 @@ class ReferralViewSet(CaseRecordViewSet):
         return with_etag(Response(self.get_serializer(referral).data), referral)
 
 
+class OutboxQuerySerializer(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(
+        choices=OutboxStatus.choices, required=False, help_text="Only events in this state."
+    )
+
+
+@extend_schema_view(list=extend_schema(parameters=[OutboxQuerySerializer]))
 class OutboxViewSet(
+    OneValueQueryMixin,
     NoStoreMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -545,7 +584,9 @@ class OutboxViewSet(
         queryset = selectors.outbox_event_list(user=self.request.user)
         if self.action == "retrieve":
             return queryset.prefetch_related("deliveries")
-        wanted = self.request.query_params.get("status")
+        params = OutboxQuerySerializer(data=self.request.query_params)
+        params.is_valid(raise_exception=True)
+        wanted = params.validated_data.get("status")
         return queryset.filter(status=wanted) if wanted else queryset
 
     @extend_schema(request=None, responses=s.OutboxEventSerializer)
@@ -558,6 +599,7 @@ class OutboxViewSet(
 
 
 class TokenViewSet(
+    OneValueQueryMixin,
     NoStoreMixin,
     mixins.ListModelMixin,
     mixins.DestroyModelMixin,
@@ -586,7 +628,7 @@ class TokenViewSet(
         access_key_revoke(actor=staff(self.request), key=instance)
 
 
-class CompetitionSummaryView(NoStoreMixin, APIView):
+class CompetitionSummaryView(OneValueQueryMixin, NoStoreMixin, APIView):
     """Per programme stage, over the caller's cases: where the group out-competes the programme
     and the cases to look at first. ``?format=csv`` or ``Accept: text/csv`` for a CSV."""
 
@@ -603,7 +645,9 @@ class CompetitionSummaryView(NoStoreMixin, APIView):
     @extend_schema(
         parameters=[SummaryQuerySerializer],
         responses={
-            200: CompetitionSummarySerializer,
+            (200, "application/json"): CompetitionSummarySerializer,
+            # The same figures, one row per stage (cases/api/competition.py, CSV_COLUMNS).
+            (200, "text/csv"): OpenApiTypes.STR,
             400: OpenApiResponse(ErrorSerializer, description="A filter is not valid."),
         },
     )
