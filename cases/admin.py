@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin
-from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
+from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -16,7 +16,6 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminSite
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -40,6 +39,7 @@ from cases.selectors import Actor
 from cases.services.audit import audit_record
 from cases.services.config import config_delete, config_save
 from cases.services.surveys import survey_question_check
+from cases.web.redirects import safe_next
 
 
 class SecondFactorAdminSite(OTPAdminSite):
@@ -51,11 +51,9 @@ class SecondFactorAdminSite(OTPAdminSite):
         if request.user.is_authenticated and callable(verified) and verified():
             # Fully signed in but not admin staff: another login would only loop back here.
             raise PermissionDenied
-        next_url = request.GET.get(REDIRECT_FIELD_NAME, "")
-        if not url_has_allowed_host_and_scheme(
-            next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        ):
-            next_url = reverse("admin:index", current_app=self.name)
+        next_url = safe_next(
+            request, reverse("admin:index", current_app=self.name), sources=("GET",)
+        )
         return HttpResponseRedirect(f"{reverse('web:login')}?{urlencode({'next': next_url})}")
 
 

@@ -25,7 +25,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -37,6 +36,7 @@ from django_otp import login as otp_login
 from cases.middleware import _SESSION_STARTED
 from cases.services import accounts
 from cases.services.errors import DomainError
+from cases.web.redirects import safe_next
 
 from .common import staff_page, staff_user
 
@@ -95,12 +95,7 @@ def _is_verified(request: HttpRequest) -> bool:
 
 def _next_url(request: HttpRequest) -> str:
     """Where to go after signing in: ``next`` when it stays on this site, else the home page."""
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return reverse("web:home")
+    return safe_next(request, reverse("web:home"))
 
 
 def _with_next(route: str, next_url: str) -> HttpResponseRedirect:

@@ -11,7 +11,6 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
@@ -22,6 +21,7 @@ from cases.services.notifications import (
     notification_mark_read,
     notification_message,
 )
+from cases.web.redirects import safe_next
 
 from .common import staff_page, staff_user
 
@@ -30,13 +30,7 @@ PAGE_SIZE = 50
 
 def _back(request: HttpRequest) -> str:
     """Where a form returns to: its ``next`` when it is a page of this site, else the list."""
-    fallback = reverse("web:notifications")
-    target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
+    return safe_next(request, reverse("web:notifications"), sources=("POST",))
 
 
 @staff_page

@@ -22,7 +22,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
@@ -42,6 +41,7 @@ from cases.services.errors import DomainError, StaleVersion
 from cases.services.summaries import competition_summary_for_teams
 from cases.services.surveys import drop_alert_points
 from cases.web import charts
+from cases.web.redirects import safe_next
 
 from .common import add_domain_errors, staff_page, staff_user
 
@@ -90,15 +90,6 @@ def team_scope(request: HttpRequest) -> TeamScope:
     if chosen is None:
         raise Http404("No such team.")
     return TeamScope(all_teams=all_teams, chosen=chosen)
-
-
-def _safe_next(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
 
 
 # --- the dashboard ----------------------------------------------------------------------------
@@ -328,7 +319,7 @@ def approval_decide_page(request: HttpRequest, approval_uuid: uuid.UUID) -> Http
                     else _("Rejected the request on case %(case)s.")
                 )
                 messages.success(request, message % {"case": approval.case_id})
-                return HttpResponseRedirect(_safe_next(request, queue))
+                return HttpResponseRedirect(safe_next(request, queue))
         status = 400
     return render(
         request,
@@ -337,7 +328,7 @@ def approval_decide_page(request: HttpRequest, approval_uuid: uuid.UUID) -> Http
             "approval": approval,
             "form": form,
             "is_own_request": approval.requested_by_id == staff_user(request).pk,
-            "next": _safe_next(request, queue),
+            "next": safe_next(request, queue),
         },
         status=status,
     )
@@ -414,12 +405,12 @@ def reassign(request: HttpRequest, case_number: str) -> HttpResponse:
                     _("Case %(case)s is now with %(caseworker)s.")
                     % {"case": case.case_number, "caseworker": form.chosen().get_username()},
                 )
-                return HttpResponseRedirect(_safe_next(request, fallback))
+                return HttpResponseRedirect(safe_next(request, fallback))
         status = 400
     return render(
         request,
         "web/supervisor/reassign.html",
-        {"case": case, "form": form, "next": _safe_next(request, fallback)},
+        {"case": case, "form": form, "next": safe_next(request, fallback)},
         status=status,
     )
 
