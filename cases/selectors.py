@@ -73,6 +73,7 @@ from cases.models import (
     TrainingEnrolment,
     WorkingList,
 )
+from cases.models.querysets import case_scope, is_active_user
 
 RefModel = TypeVar("RefModel", "Benchmark", "ThreatContext", "TargetProfile")
 
@@ -87,28 +88,21 @@ SECURITY_READER_ROLES = APPROVER_ROLES
 
 
 def _is_active_user(user: Viewer | None) -> TypeGuard[User]:
-    return isinstance(user, User) and user.is_authenticated and user.is_active
+    return is_active_user(user)
 
 
 def _memberships(user: User, roles: frozenset[Role] | set[Role]) -> QuerySet[Membership]:
-    return Membership.objects.filter(user_id=user.id, role__in=[r.value for r in roles])
+    return Membership.objects.of(user, roles)
 
 
 def case_scope_filter(user: Viewer | None) -> Q | None:
     """The condition a case must meet to be visible to ``user``; ``None`` means nothing."""
-    if not _is_active_user(user):
-        return None
-    team_ids = _memberships(user, {Role.CASEWORKER, Role.SUPERVISOR}).values("team_id")
-    programme_ids = _memberships(user, {Role.PROGRAMME_MANAGER}).values("programme_id")
-    return Q(team_id__in=team_ids) | Q(programme_id__in=programme_ids)
+    return case_scope(user)
 
 
 def case_list(*, user: Viewer | None) -> QuerySet[Case]:
     """Every case ``user`` may see. Superusers get no special pass: case data needs a role."""
-    scope = case_scope_filter(user)
-    if scope is None:
-        return Case.objects.none()
-    return Case.objects.filter(scope)
+    return Case.objects.visible_to(user)
 
 
 def case_list_with_summary(*, user: Viewer | None) -> QuerySet[Case]:

@@ -3,13 +3,12 @@ closures, and the reintegration plan itself."""
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from .base import CaseRecord, PublicIdModel, VersionedModel
 from .cases import Case, Outcome
 from .records import Pillar, ScreeningAssessment
 
@@ -32,22 +31,19 @@ class PlanStatus(models.TextChoices):
     APPROVED = "approved", _("Approved")
 
 
-class ReintegrationPlan(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class ReintegrationPlan(CaseRecord, VersionedModel):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="plans")
     status = models.CharField(max_length=16, choices=PlanStatus.choices, default=PlanStatus.DRAFT)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
 
-class PlanGoal(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class PlanGoal(PublicIdModel):
     plan = models.ForeignKey(ReintegrationPlan, on_delete=models.CASCADE, related_name="goals")
     pillar = models.CharField(max_length=32, choices=Pillar.choices)
     goal = models.CharField(max_length=300)
@@ -58,8 +54,7 @@ class PlanGoal(models.Model):
         ordering = ["target_date", "id"]
 
 
-class Approval(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class Approval(CaseRecord):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="approvals")
     kind = models.CharField(max_length=32, choices=ApprovalKind.choices)
     status = models.CharField(

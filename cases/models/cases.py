@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from .base import CaseRecord, VersionedModel
 from .organisation import Programme, Team
 from .people import Returnee, random_reference
+from .querysets import CaseQuerySet
 
 
 def new_case_number() -> str:
@@ -43,7 +43,7 @@ class RiskLevel(models.TextChoices):
     HIGH = "high", _("High")
 
 
-class Case(models.Model):
+class Case(VersionedModel):
     """Its primary key is the random case number, so every URL (the admin's included), log line
     and API response addresses it pseudonymously and no sequential id exists to enumerate."""
 
@@ -66,8 +66,9 @@ class Case(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=32, choices=Outcome.choices, blank=True)
     risk_level = models.CharField(max_length=8, choices=RiskLevel.choices, blank=True)
-    version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CaseQuerySet.as_manager()
 
     class Meta:
         ordering = ["-opened_at"]
@@ -98,8 +99,7 @@ class Case(models.Model):
         return self.case_number
 
 
-class StageTransition(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class StageTransition(CaseRecord):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="transitions")
     from_stage = models.CharField(max_length=16, choices=Stage.choices)
     to_stage = models.CharField(max_length=16, choices=Stage.choices)

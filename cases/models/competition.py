@@ -4,13 +4,12 @@ by district and the profiles the group targets."""
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from .base import PublicIdModel
 from .cases import Stage
 from .organisation import Programme
 
@@ -30,12 +29,11 @@ COMPETES_WITH: dict[str, CompetingStage] = {
 }
 
 
-class Benchmark(models.Model):
+class Benchmark(PublicIdModel):
     """What the group does at one of its stages. A row with no programme is the shipped default;
     a programme's own row (optionally for one region) wins over it. Revising closes the old row
     (``valid_to``) and opens a new one, so history stays."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     programme = models.ForeignKey(
         Programme, on_delete=models.CASCADE, null=True, blank=True, related_name="benchmarks"
     )
@@ -82,8 +80,7 @@ class ThreatKind(models.TextChoices):
     INTIMIDATION = "intimidation", _("Intimidation / executions")
 
 
-class ThreatContext(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class ThreatContext(PublicIdModel):
     programme = models.ForeignKey(
         Programme, on_delete=models.CASCADE, null=True, blank=True, related_name="threats"
     )
@@ -108,11 +105,10 @@ class ThreatContext(models.Model):
         return self.starts_on <= day and (self.ends_on is None or day <= self.ends_on)  # type: ignore[operator]
 
 
-class TargetProfile(models.Model):
+class TargetProfile(PublicIdModel):
     """A profile the group courts: a case matches if any listed profession or former role is
     the person's, or (when set) the person has a detention history."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     programme = models.ForeignKey(
         Programme, on_delete=models.CASCADE, null=True, blank=True, related_name="profiles"
     )

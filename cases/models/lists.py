@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .base import PublicIdModel
 
-class WorkingList(models.Model):
+
+class WorkingList(PublicIdModel):
     """A named caseload query string, checked against ``cases.filters.CaseFilterSet`` when it is
     saved (``cases.services.lists``). Only its owner ever sees it."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="working_lists"
     )

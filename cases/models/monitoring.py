@@ -3,17 +3,17 @@ to staff, case flags, the reintegration survey and the dead letters of backgroun
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from .base import CaseRecord, PublicIdModel
 from .cases import Case, RiskLevel
 from .competition import ThreatContext
 from .organisation import Programme
+from .querysets import RecipientQuerySet
 from .records import MonitoringContact
 
 
@@ -71,11 +71,10 @@ class NotificationKind(models.TextChoices):
     TASK_FAILED = "task_failed", _("Background task failed")
 
 
-class Notification(models.Model):
+class Notification(PublicIdModel):
     """One message to one member of staff. ``key`` makes each notification happen once: a
     job that runs twice finds the key taken and notifies nobody twice."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     key = models.CharField(max_length=200, unique=True)
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -99,6 +98,8 @@ class Notification(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
 
+    objects = RecipientQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -117,11 +118,10 @@ class CaseFlagKind(models.TextChoices):
     THREAT_CONTEXT = "threat_context", _("Threat context in the district")
 
 
-class CaseFlag(models.Model):
+class CaseFlag(CaseRecord):
     """A mark on a case that needs attention, raised by a job (e.g. a threat context starting
     in the person's district) and cleared when the cause ends."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="flags")
     kind = models.CharField(max_length=32, choices=CaseFlagKind.choices)
     threat = models.ForeignKey(
@@ -147,13 +147,12 @@ class SurveyDimension(models.TextChoices):
     PSYCHOSOCIAL = "psychosocial", pgettext_lazy("survey dimension", "Psychosocial")
 
 
-class SurveyQuestion(models.Model):
+class SurveyQuestion(PublicIdModel):
     """One question of the reintegration survey, kept as data (modelled on IOM's
     Reintegration Sustainability Survey). ``choices`` is a list of
     ``{"value": str, "score": 0..1, "labels": {"en": str, "ar": str, ...}}``;
     ``texts`` maps a language code to the question's wording."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     programme = models.ForeignKey(
         Programme,
         on_delete=models.CASCADE,
@@ -187,11 +186,10 @@ class SurveyQuestion(models.Model):
         return self.code
 
 
-class SurveyResponse(models.Model):
+class SurveyResponse(CaseRecord):
     """One filled survey, taken at a monitoring contact; scores are 0 to 100 per dimension and
     overall, computed by the survey service when it is recorded."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="surveys")
     contact = models.OneToOneField(
         MonitoringContact,
@@ -233,11 +231,10 @@ class SurveyAnswer(models.Model):
         return f"{self.question_id}={self.value}"
 
 
-class FailedTask(models.Model):
+class FailedTask(PublicIdModel):
     """The dead letter of a background task that failed after its last retry: which task, on
     which ids (tasks carry ids only), the error. Staff see these and can retry them."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     task_name = models.CharField(max_length=200)
     task_id = models.CharField(max_length=200, unique=True)
     args = models.JSONField(default=list, blank=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+from .base import PublicIdModel
+from .querysets import MembershipQuerySet
 
 
 class Role(models.TextChoices):
@@ -21,8 +22,7 @@ TEAM_ROLES = (Role.CASEWORKER, Role.SUPERVISOR)
 PROGRAMME_ROLES = (Role.PROGRAMME_MANAGER, Role.AUDITOR)
 
 
-class Programme(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class Programme(PublicIdModel):
     name = models.CharField(max_length=200, unique=True)
     country = models.CharField(max_length=100)
     region = models.CharField(max_length=100, blank=True)
@@ -59,8 +59,7 @@ class Programme(models.Model):
         return self.name
 
 
-class Site(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class Site(PublicIdModel):
     programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="sites")
     name = models.CharField(max_length=200)
     governorate = models.CharField(max_length=100)
@@ -76,8 +75,7 @@ class Site(models.Model):
         return f"{self.name} ({self.district})"
 
 
-class Team(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class Team(PublicIdModel):
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="teams")
     name = models.CharField(max_length=200)
 
@@ -119,6 +117,8 @@ class Membership(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = MembershipQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.CheckConstraint(
@@ -153,8 +153,7 @@ class Membership(models.Model):
         return f"{self.user} — {self.get_role_display()} — {self.team or self.programme}"
 
 
-class PartnerOrganisation(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class PartnerOrganisation(PublicIdModel):
     programme = models.ForeignKey(Programme, on_delete=models.PROTECT, related_name="partners")
     name = models.CharField(max_length=200)
     contact_email = models.EmailField(blank=True)

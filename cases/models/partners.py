@@ -3,8 +3,6 @@ transactional outbox that carries webhook events to partners."""
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -12,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.fields import EncryptedTextField
 
+from .base import CaseRecord, PublicIdModel, VersionedModel
 from .cases import Case
 from .organisation import PartnerOrganisation
 
@@ -21,11 +20,10 @@ class AccessKeyKind(models.TextChoices):
     PARTNER = "partner", _("Partner API key")
 
 
-class AccessKey(models.Model):
+class AccessKey(PublicIdModel):
     """A bearer credential. Only a hash of the secret is stored; the whole key is shown once,
     when issued. A staff token acts as its user; a partner key as its partner, nothing more."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     kind = models.CharField(max_length=16, choices=AccessKeyKind.choices)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -100,8 +98,7 @@ IDENTITY_SHARED_FIELDS = frozenset(
 )
 
 
-class Referral(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class Referral(CaseRecord, VersionedModel):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="referrals")
     partner = models.ForeignKey(
         PartnerOrganisation, on_delete=models.PROTECT, related_name="referrals"
@@ -121,7 +118,6 @@ class Referral(models.Model):
     responded_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
-    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -131,8 +127,7 @@ class Referral(models.Model):
         return f"{self.case_id} → {self.partner}"
 
 
-class WebhookEndpoint(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class WebhookEndpoint(PublicIdModel):
     partner = models.ForeignKey(
         PartnerOrganisation, on_delete=models.CASCADE, related_name="webhooks"
     )
@@ -161,12 +156,11 @@ class OutboxChannel(models.TextChoices):
     EMAIL = "email", _("Email to staff")
 
 
-class OutboxEvent(models.Model):
+class OutboxEvent(PublicIdModel):
     """One message to send, written in the transaction of the change it reports, delivered
     (and retried) afterwards: a webhook call to one partner endpoint, or an email to one
     member of staff about one notification. ``uuid`` is the idempotency key."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     channel = models.CharField(
         max_length=16, choices=OutboxChannel.choices, default=OutboxChannel.WEBHOOK
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -12,6 +11,9 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from cases.fields import EncryptedDateField, EncryptedTextField
+
+from .base import PublicIdModel, VersionedModel
+from .querysets import ConsentRecordQuerySet, ReturneeQuerySet
 
 # Crockford's base32 without look-alike letters: readable over a phone line.
 _REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -109,10 +111,9 @@ IDENTITY_FIELDS = (
 )
 
 
-class Returnee(models.Model):
+class Returnee(PublicIdModel, VersionedModel):
     """A person. Identity fields are encrypted; everything else is pseudonymous profile data."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     person_number = models.CharField(max_length=16, unique=True, default=new_person_number)
 
     # Identity: encrypted at rest, read only through audited services.
@@ -147,7 +148,8 @@ class Returnee(models.Model):
     anonymised_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-    version = models.PositiveIntegerField(default=1)
+
+    objects = ReturneeQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -183,11 +185,10 @@ class ConsentScope(models.TextChoices):
     STATISTICS = "statistics", _("Anonymous statistics")
 
 
-class ConsentRecord(models.Model):
+class ConsentRecord(PublicIdModel):
     """What a person agreed to, on what legal basis. Services never depend on sharing consent:
     withdrawing it stops sharing, not support."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     returnee = models.ForeignKey(Returnee, on_delete=models.CASCADE, related_name="consents")
     legal_basis = models.CharField(max_length=32, choices=LegalBasis.choices)
     scope = models.JSONField(default=list, help_text=_("List of ConsentScope values."))
@@ -197,6 +198,8 @@ class ConsentRecord(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     notes = models.TextField(blank=True)
+
+    objects = ConsentRecordQuerySet.as_manager()
 
     class Meta:
         ordering = ["-given_at"]

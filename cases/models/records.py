@@ -3,8 +3,6 @@ incidents."""
 
 from __future__ import annotations
 
-import uuid
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
@@ -14,7 +12,9 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.fields import EncryptedTextField
 
+from .base import CaseRecord, VersionedModel
 from .cases import Case, RiskLevel
+from .querysets import MonitoringContactQuerySet
 
 
 class ReferralSource(models.TextChoices):
@@ -36,8 +36,7 @@ class UrgentNeed(models.TextChoices):
     SECURITY = "security", _("Security")
 
 
-class IntakeRecord(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class IntakeRecord(CaseRecord, VersionedModel):
     case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="intake")
     return_date = models.DateField(help_text=_("Date of return or release."))
     first_contact_date = models.DateField()
@@ -48,7 +47,6 @@ class IntakeRecord(models.Model):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
-    version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -110,11 +108,10 @@ class Compliance(models.TextChoices):
     NON_COMPLIANT = "non_compliant", _("Not compliant")
 
 
-class ScreeningAssessment(models.Model):
+class ScreeningAssessment(CaseRecord, VersionedModel):
     """One screening of a case. ``security_findings`` is readable by supervisors and programme
     managers only; caseworkers see the clearance status and the decision."""
 
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="screenings")
     assessed_on = models.DateField()
     clearance_status = models.CharField(
@@ -141,7 +138,6 @@ class ScreeningAssessment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["-assessed_on", "-id"]
@@ -155,8 +151,7 @@ class EnrolmentStatus(models.TextChoices):
     DROPPED_OUT = "dropped_out", _("Dropped out")
 
 
-class TrainingEnrolment(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class TrainingEnrolment(CaseRecord, VersionedModel):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="enrolments")
     course = models.CharField(max_length=200)
     provider = models.CharField(max_length=200)
@@ -178,7 +173,6 @@ class TrainingEnrolment(models.Model):
         help_text=_("Set when a partner reports this enrolment."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    version = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["-start_date", "-id"]
@@ -206,8 +200,7 @@ class Pillar(models.TextChoices):
     COMMUNITY = "community", _("Family and community acceptance")
 
 
-class SupportProvision(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class SupportProvision(CaseRecord):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="support")
     pillar = models.CharField(max_length=32, choices=Pillar.choices)
     kind = models.CharField(max_length=200)
@@ -258,8 +251,7 @@ class ContactOutcome(models.TextChoices):
     RESCHEDULED = "rescheduled", _("Rescheduled")
 
 
-class MonitoringContact(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class MonitoringContact(CaseRecord, VersionedModel):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="contacts")
     planned_date = models.DateField(null=True, blank=True)
     actual_date = models.DateField(null=True, blank=True)
@@ -276,7 +268,9 @@ class MonitoringContact(models.Model):
         related_name="+",
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    version = models.PositiveIntegerField(default=1)
+
+    # The records base declares the generic manager; contacts add their own conditions to it.
+    objects = MonitoringContactQuerySet.as_manager()  # type: ignore[misc]
 
     class Meta:
         ordering = ["planned_date", "id"]
@@ -321,8 +315,7 @@ class Severity(models.TextChoices):
     CRITICAL = "critical", _("Critical")
 
 
-class Incident(models.Model):
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+class Incident(CaseRecord):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="incidents")
     kind = models.CharField(max_length=32, choices=IncidentKind.choices)
     occurred_on = models.DateField()
