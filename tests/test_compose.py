@@ -215,5 +215,5 @@ def test_postgres_is_tuned_for_ssd_storage_as_the_benchmark_measures_it():
     command = [str(part) for part in SERVICES["postgres"]["command"]]
     assert command[0] == "postgres"
     assert "random_page_cost=1.1" in command
-    bench = (ROOT / "bench" / "run.py").read_text()
+    bench = (ROOT / "bench" / "benchmark.py").read_text()
     assert "postgres_settings()" in bench  # the benchmark applies compose.yaml's settings
