@@ -8,20 +8,14 @@ from typing import Any
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet, Subquery
 from django.utils import timezone
 from django_filters.widgets import BooleanWidget
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from cases.models import Case, MonitoringContact, RiskLevel, Stage, Team
-
-
-def overdue_contacts() -> QuerySet[MonitoringContact]:
-    """Planned contacts whose date has passed, for the case in the outer query."""
-    return MonitoringContact.objects.filter(
-        case=OuterRef("pk"), outcome="planned", planned_date__lt=timezone.now().date()
-    )
+from cases.models import Case, RiskLevel, Stage, Team
+from cases.models.querysets import CaseQuerySet
 
 
 class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
@@ -103,9 +97,10 @@ class CaseFilterSet(django_filters.FilterSet):
         users = get_user_model().objects.filter(username=value)
         return queryset.filter(caseworker_id=_id_of(users))
 
-    def filter_overdue(self, queryset: QuerySet[Case], name: str, value: bool) -> QuerySet[Case]:
-        condition = Exists(overdue_contacts())
-        return queryset.filter(condition if value else ~condition)
+    def filter_overdue(self, queryset: CaseQuerySet, name: str, value: bool) -> CaseQuerySet:
+        if value:
+            return queryset.having_overdue_contacts()
+        return queryset.without_overdue_contacts()
 
     def filter_case_number(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
         """Exact number, or its beginning (people read them out over the phone)."""

@@ -73,7 +73,7 @@ from cases.models import (
     TrainingEnrolment,
     WorkingList,
 )
-from cases.models.querysets import case_scope, is_active_user
+from cases.models.querysets import CaseQuerySet, case_scope, is_active_user, overdue_condition
 
 RefModel = TypeVar("RefModel", "Benchmark", "ThreatContext", "TargetProfile")
 
@@ -100,30 +100,21 @@ def case_scope_filter(user: Viewer | None) -> Q | None:
     return case_scope(user)
 
 
-def case_list(*, user: Viewer | None) -> QuerySet[Case]:
+def case_list(*, user: Viewer | None) -> CaseQuerySet:
     """Every case ``user`` may see. Superusers get no special pass: case data needs a role."""
     return Case.objects.visible_to(user)
 
 
-def case_list_with_summary(*, user: Viewer | None) -> QuerySet[Case]:
+def case_list_with_summary(*, user: Viewer | None) -> CaseQuerySet:
     """``case_list`` with what list pages show beside each case, in the same query: team,
     caseworker, profile, and the count of overdue planned contacts. The person's identity
     columns and blind indexes are not loaded: lists never show them, and decrypting a page of
     them would cost more than the rest of the request."""
-    overdue = (
-        MonitoringContact.objects.filter(
-            case=OuterRef("pk"), outcome="planned", planned_date__lt=timezone.now().date()
-        )
-        .order_by()
-        .values("case")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
     return (
         case_list(user=user)
         .select_related("team", "programme", "caseworker", "returnee")
         .defer(*_IDENTITY_COLUMNS)
-        .annotate(overdue_contacts=Coalesce(Subquery(overdue), 0))
+        .with_overdue_count()
     )
 
 
@@ -352,7 +343,7 @@ def case_contact_outlook(*, case: Case, today: datetime.date) -> ContactOutlook:
     """The next planned monitoring contact and how many planned ones are overdue (one query)."""
     totals = MonitoringContact.objects.filter(case=case, outcome=ContactOutcome.PLANNED).aggregate(
         next_planned=Min("planned_date", filter=Q(planned_date__gte=today)),
-        overdue=Count("id", filter=Q(planned_date__lt=today)),
+        overdue=Count("id", filter=overdue_condition(today)),
     )
     return ContactOutlook(next_planned=totals["next_planned"], overdue=totals["overdue"])
 
@@ -411,7 +402,7 @@ def case_support_list(*, case: Case) -> QuerySet[SupportProvision]:
 def case_contact_list(*, case: Case, today: datetime.date) -> QuerySet[MonitoringContact]:
     """A case's monitoring contacts by date, each marked ``is_overdue`` when still planned
     for a day already past."""
-    overdue = Q(outcome=ContactOutcome.PLANNED, planned_date__lt=today)
+    overdue = overdue_condition(today)
     return (
         MonitoringContact.objects.filter(case=case)
         .select_related("recorded_by")
@@ -457,7 +448,7 @@ def _supervised_team_ids(*, user: Viewer | None, teams: Iterable[Team] | None) -
 
 def supervised_case_list(
     *, user: Viewer | None, teams: Iterable[Team] | None = None
-) -> QuerySet[Case]:
+) -> CaseQuerySet:
     """Cases of the teams ``user`` oversees (``supervised_teams``), optionally narrowed to some
     of them: the supervisor pages start here, not from the wider ``case_list`` (a supervisor
     who is also a caseworker elsewhere does not supervise that other team)."""
@@ -483,19 +474,9 @@ def caseload_by_stage(cases: QuerySet[Case]) -> dict[str, int]:
     return {stage: int(counts.get(stage, 0)) for stage in Stage.values}
 
 
-def _overdue_contacts(today: datetime.date) -> QuerySet[MonitoringContact]:
-    return MonitoringContact.objects.filter(outcome=ContactOutcome.PLANNED, planned_date__lt=today)
-
-
-def with_overdue_contacts(cases: QuerySet[Case], *, today: datetime.date) -> QuerySet[Case]:
-    """``cases`` with ``overdue_contacts`` (planned contacts past their date) and
-    ``oldest_overdue`` (the earliest of their planned dates), in the same query."""
-    overdue = _overdue_contacts(today).filter(case=OuterRef("pk"))
-    counted = overdue.order_by().values("case").annotate(n=Count("id")).values("n")
-    return cases.annotate(
-        overdue_contacts=Coalesce(Subquery(counted), 0),
-        oldest_overdue=Subquery(overdue.order_by("planned_date").values("planned_date")[:1]),
-    )
+def with_overdue_contacts(cases: CaseQuerySet, *, today: datetime.date) -> CaseQuerySet:
+    """``cases`` with ``overdue_contacts`` and ``oldest_overdue`` (``CaseQuerySet``)."""
+    return cases.with_overdue_contacts(today)
 
 
 def overdue_contact_cases(
@@ -506,14 +487,11 @@ def overdue_contact_cases(
     today = today or timezone.localdate()
     # Narrow to the cases with an overdue contact first (a semi-join on the partial index of
     # planned contacts), so the per-case counts run for those few, not the whole caseload.
-    overdue = _overdue_contacts(today).filter(case=OuterRef("pk"))
     return (
-        with_overdue_contacts(
-            supervised_case_list(user=user, teams=teams)
-            .exclude(stage=Stage.CLOSED)
-            .filter(Exists(overdue)),
-            today=today,
-        )
+        supervised_case_list(user=user, teams=teams)
+        .open()
+        .having_overdue_contacts(today)
+        .with_overdue_contacts(today)
         .select_related("team", "caseworker")
         .order_by(F("oldest_overdue").asc(), "case_number")
     )
@@ -524,9 +502,9 @@ def overdue_contact_totals(
 ) -> dict[str, int]:
     """``{"contacts": n, "cases": m}``: overdue planned contacts of open supervised cases."""
     today = today or timezone.localdate()
-    open_cases = supervised_case_list(user=user, teams=teams).exclude(stage=Stage.CLOSED)
+    open_cases = supervised_case_list(user=user, teams=teams).open()
     totals = (
-        _overdue_contacts(today)
+        MonitoringContact.objects.overdue(today)
         .filter(case__in=open_cases)
         .aggregate(contacts=Count("id"), cases=Count("case", distinct=True))
     )
@@ -581,11 +559,8 @@ def team_caseworkers(
     """Caseworker memberships (active accounts) of the teams ``user`` oversees: who a case
     may be given to. One row per caseworker and team."""
     return (
-        Membership.objects.filter(
-            role=Role.CASEWORKER,
-            team_id__in=_supervised_team_ids(user=user, teams=teams),
-            user__is_active=True,
-        )
+        Membership.objects.active()
+        .filter(role=Role.CASEWORKER, team_id__in=_supervised_team_ids(user=user, teams=teams))
         .select_related("user", "team")
         .order_by("user__username", "team__name")
     )
@@ -615,7 +590,7 @@ def caseworker_workload(
     nothing open are listed with zeros, and cases nobody holds come last as one row."""
     today = today or timezone.localdate()
     members = list(team_caseworkers(user=user, teams=teams))
-    open_cases = supervised_case_list(user=user, teams=teams).exclude(stage=Stage.CLOSED)
+    open_cases = supervised_case_list(user=user, teams=teams).open()
     per_stage = {str(stage): Count("pk", filter=Q(stage=stage)) for stage in OPEN_STAGES}
     case_rows: dict[int | None, dict[str, Any]] = {
         row["caseworker_id"]: dict(row)
@@ -624,7 +599,7 @@ def caseworker_workload(
         .annotate(open=Count("pk"), high=Count("pk", filter=Q(risk_level="high")), **per_stage)
     }
     overdue = dict(
-        _overdue_contacts(today)
+        MonitoringContact.objects.overdue(today)
         .filter(case__in=open_cases)
         .order_by()
         .values_list("case__caseworker_id")
@@ -872,7 +847,7 @@ def survey_score_drops(
     score = DecimalField(max_digits=5, decimal_places=2)
     return (
         supervised_case_list(user=user, teams=teams)
-        .exclude(stage=Stage.CLOSED)
+        .open()
         # Only cases with a survey at all (a semi-join) get the per-case subqueries.
         .filter(Exists(SurveyResponse.objects.filter(case=OuterRef("pk"))))
         .annotate(

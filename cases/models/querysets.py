@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 from django.apps import apps
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
-from django.db.models import Q
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 if TYPE_CHECKING:  # named in the querysets' type parameters, which ruff does not read as types
@@ -71,6 +72,31 @@ class CaseQuerySet(models.QuerySet["Case"]):
     def open(self) -> CaseQuerySet:
         """Cases still in the programme: every stage but closed."""
         return self.exclude(stage=_CLOSED)
+
+    def having_overdue_contacts(self, today: datetime.date | None = None) -> CaseQuerySet:
+        """Cases with at least one overdue contact (a semi-join on the partial index of planned
+        contacts, cheap even on a whole caseload)."""
+        return self.filter(Exists(_overdue_of_outer_case(today)))
+
+    def without_overdue_contacts(self, today: datetime.date | None = None) -> CaseQuerySet:
+        return self.filter(~Exists(_overdue_of_outer_case(today)))
+
+    def with_overdue_count(self, today: datetime.date | None = None) -> CaseQuerySet:
+        """Each case with ``overdue_contacts``: how many of its contacts are overdue."""
+        counted = (
+            _overdue_of_outer_case(today).order_by().values("case").annotate(n=Count("id"))
+        ).values("n")
+        return self.annotate(overdue_contacts=Coalesce(Subquery(counted), 0))
+
+    def with_overdue_contacts(self, today: datetime.date | None = None) -> CaseQuerySet:
+        """``with_overdue_count`` plus ``oldest_overdue``, the earliest overdue planned date."""
+        oldest = _overdue_of_outer_case(today).order_by("planned_date").values("planned_date")
+        return self.with_overdue_count(today).annotate(oldest_overdue=Subquery(oldest[:1]))
+
+
+def _overdue_of_outer_case(today: datetime.date | None) -> MonitoringContactQuerySet:
+    contacts: MonitoringContactQuerySet = apps.get_model("cases", "MonitoringContact").objects.all()
+    return contacts.overdue(today).filter(case=OuterRef("pk"))
 
 
 class CaseRecordQuerySet(models.QuerySet[_M]):

@@ -20,6 +20,7 @@ from django.utils import timezone
 from cases import selectors
 from cases.filters import CaseFilterSet
 from cases.models import Case, ContactOutcome, MonitoringContact
+from cases.models.querysets import overdue_condition
 from cases.selectors import Actor
 
 from .audit import audit_record
@@ -218,7 +219,7 @@ def _contact_counts(case_numbers: list[str], *, today: datetime.date) -> dict[st
             planned=Count("pk", filter=planned),
             met=Count("pk", filter=met),
             missed=Count("pk", filter=Q(outcome=ContactOutcome.MISSED)),
-            overdue=Count("pk", filter=planned & Q(planned_date__lt=today)),
+            overdue=Count("pk", filter=overdue_condition(today)),
             last_met=Max("actual_date", filter=met),
         )
         .values_list("case_id", "planned", "met", "missed", "overdue", "last_met")
