@@ -121,9 +121,7 @@ def test_the_plan_task_plans_ahead_once(world, make_case):
 
 def test_the_missed_task_marks_then_hands_over_to_the_notifier(world, make_case, monkeypatch):
     calls = []
-    monkeypatch.setattr(
-        "cases.services.notifications.notify_missed_contacts", lambda **kw: calls.append(kw)
-    )
+    monkeypatch.setattr("cases.tasks.notify_missed_contacts", lambda **kw: calls.append(kw))
     case = make_case(Stage.MONITORING)
     ContactFactory(case=case, planned_date=timezone.localdate() - 10 * DAY)
     assert contacts_mark_missed_task.apply().get() == 1
@@ -133,9 +131,7 @@ def test_the_missed_task_marks_then_hands_over_to_the_notifier(world, make_case,
 
 def test_the_flag_task_flags_then_hands_over_to_the_notifier(world, make_case, monkeypatch):
     calls = []
-    monkeypatch.setattr(
-        "cases.services.notifications.notify_flagged_cases", lambda **kw: calls.append(kw)
-    )
+    monkeypatch.setattr("cases.tasks.notify_flagged_cases", lambda **kw: calls.append(kw))
     ThreatContext.objects.create(
         programme=world.north,
         districts=["Mosul"],

@@ -45,8 +45,8 @@ from cases.models import (
     WebhookEndpoint,
 )
 from cases.services.keys import partner_key_issue
+from cases.services.outbox import webhook_dispatch_due, webhook_sign, webhook_verify
 from cases.services.referrals import partner_label, referral_create
-from cases.services.webhooks import webhook_dispatch_due, webhook_sign, webhook_verify
 
 from . import factories as f
 

@@ -61,7 +61,7 @@ def text_pattern(*, min_length: int = 0) -> str:
 
 
 def webhook_url_pattern() -> str:
-    """A webhook URL as the service takes it (cases/services/webhooks.py): https; where private
+    """A webhook URL as the service takes it (cases.services.outbox): https; where private
     addresses are allowed (development only), http too, and localhost or an IPv4 address."""
     if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
         return url_pattern("https?", local=True)

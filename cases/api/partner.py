@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from cases import selectors, validators
 from cases.models import Referral, SupportProvision, TrainingEnrolment, WebhookEndpoint
 from cases.services import referrals as referral_services
-from cases.services.webhooks import webhook_endpoint_register, webhook_endpoint_remove
+from cases.services.outbox import webhook_endpoint_register, webhook_endpoint_remove
 
 from .auth import IsPartner, PartnerKeyAuthentication, PartnerThrottle, request_partner
 from .inputs import webhook_url_pattern

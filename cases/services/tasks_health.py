@@ -1,5 +1,7 @@
 """Background work that loses nothing, and says how it is doing.
 
+- Retries: :class:`ReliableTask`, the base of every task in ``cases/tasks.py``, acknowledges a
+  message only once its task finished and retries a failed task with back-off.
 - Dead letters: a task of ``cases/tasks.py`` that still fails after its last retry is kept as a
   :class:`~cases.models.FailedTask` row (task name, its id arguments, a short error), once per
   task id; programme managers are told in-app and see them in the admin and the API, where
@@ -25,13 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from celery import Task
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
-from cases import selectors
+from cases import context, selectors
 from cases.models import (
     FailedTask,
     Membership,
@@ -42,9 +45,12 @@ from cases.models import (
 )
 from cases.selectors import Actor
 from reintegration.cache import FailOpenRedisCache, LogEvery
+from reintegration.celery import app as celery_app
 
 from .audit import audit_record
 from .errors import ActionNotAllowed, DomainError
+from .notifications import NotificationSpec, notify_many
+from .queue import publish, registered_task
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +70,57 @@ class BrokerUnavailable(DomainError):
     """The broker could not take the task; nothing was changed."""
 
     code = "broker_unavailable"
+
+
+# --- the base of every task ----------------------------------------------------------------
+
+
+class ReliableTask(Task):  # type: ignore[misc]  # Celery has no type information
+    """The base of every task in ``cases/tasks.py`` (settings: the Celery section)."""
+
+    # Acknowledge after the task ran; a pool process lost mid-task puts the message back.
+    acks_late = True
+    reject_on_worker_lost = True
+    # Any error is retried: the tasks are idempotent, and most failures (database, broker,
+    # mail server) pass. A task that still fails after the last retry is dead-lettered.
+    autoretry_for = (Exception,)
+    max_retries = settings.CELERY_TASK_MAX_RETRIES
+    retry_backoff = settings.CELERY_TASK_RETRY_BACKOFF_SECONDS
+    retry_backoff_max = settings.CELERY_TASK_RETRY_BACKOFF_MAX_SECONDS
+    retry_jitter = True
+    # No trail of the tasks a task queues (``result.children``; nothing reads it): with it, a
+    # job that queues an email per notification held every one's result until it ended, over
+    # 100 MB at 100,000 cases.
+    trail = False
+
+    def retry(self, *args: Any, exc: BaseException | None = None, **kwargs: Any) -> Any:
+        if self.request.is_eager and exc is not None:
+            # No broker (development, tests): nothing to wait for or come back later; the task
+            # fails at once, raising its own error, and is dead-lettered like any other (here:
+            # an eager task that propagates its error never reaches on_failure by itself).
+            request = self.request
+            self.on_failure(exc, request.id, request.args, request.kwargs, None)
+            raise exc
+        return super().retry(*args, exc=exc, **kwargs)
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """Called once, after the last retry (a retry is not a failure): keep a dead letter."""
+        # The request's id when run in place, else the task's: the audit row says where from.
+        bound = context.current()
+        try:
+            with context.bound(request_id=bound.request_id or f"task-{task_id}", ip=bound.ip):
+                failed_task_record(
+                    task_name=self.name,
+                    task_id=task_id,
+                    args=list(args or ()),
+                    kwargs=dict(kwargs or {}),
+                    error=exc,
+                    retries=int(self.request.retries or 0),
+                )
+        except Exception:  # the database may be why the task failed; the log still has it
+            logger.exception("task %s[%s]: the dead letter could not be stored", self.name, task_id)
 
 
 # --- dead letters --------------------------------------------------------------------------
@@ -115,8 +172,6 @@ def failed_task_record(
     """Keep the dead letter of a task that failed after its last retry, and tell the programme
     managers. Idempotent by task id: a second report of the same failure changes nothing and
     returns ``None``."""
-    from .notifications import NotificationSpec, notify_many
-
     with transaction.atomic():
         failed, created = FailedTask.objects.get_or_create(
             task_id=task_id,
@@ -156,10 +211,8 @@ def failed_task_record(
 
 def _registered_task(name: str) -> Any:
     """One of our tasks by name (never an arbitrary one a row might name)."""
-    from cases.tasks import ReliableTask
-
-    task = _celery_app().tasks.get(name)
-    if not name.startswith("cases.") or not isinstance(task, ReliableTask):
+    task = registered_task(name) if name.startswith("cases.") else None
+    if not isinstance(task, ReliableTask):
         raise DomainError(f"There is no task named {name!r} to queue.", code="unknown_task")
     return task
 
@@ -181,7 +234,7 @@ def failed_task_retry(*, failed: FailedTask, actor: Actor) -> FailedTask:
         if not eager:
             try:
                 # No publish retries: the request answers at once when the broker is down.
-                task.apply_async(args, kwargs, task_id=new_task_id, retry=False)
+                publish(task.name, args, kwargs, task_id=new_task_id)
             except Exception as exc:
                 logger.warning("failed task %s: not queued again: %s", failed.uuid, exc)
                 raise BrokerUnavailable(
@@ -296,17 +349,10 @@ def _cache() -> str:
     return "ok" if found == "1" else "down"
 
 
-def _celery_app() -> Any:
-    from reintegration.celery import app
-
-    return app
-
-
 def broker_is_eager() -> bool:
     """True when there is no broker: tasks run in the process that queues them."""
-    app = _celery_app()
-    url = str(app.conf.broker_url or "")
-    return bool(app.conf.task_always_eager) or url.startswith("memory://")
+    url = str(celery_app.conf.broker_url or "")
+    return bool(celery_app.conf.task_always_eager) or url.startswith("memory://")
 
 
 def _redis_client(url: str) -> Any:
@@ -323,15 +369,14 @@ def _redis_client(url: str) -> Any:
 def _broker() -> str:
     if broker_is_eager():
         return "eager"
-    app = _celery_app()
-    url = str(app.conf.broker_url)
+    url = str(celery_app.conf.broker_url)
     if url.startswith(("redis://", "rediss://", "unix://")):
         client = _redis_client(url)
         try:
             return "ok" if client.ping() else "down"
         finally:
             client.close()
-    with app.connection_for_read() as conn:
+    with celery_app.connection_for_read() as conn:
         conn.ensure_connection(max_retries=1, timeout=PROBE_TIMEOUT_SECONDS)
     return "ok"
 
@@ -409,8 +454,7 @@ def _priority_queue_keys(queue: str) -> list[str]:
 def _broker_depth(queue: str) -> tuple[str, int | None, int | None]:
     if broker_is_eager():
         return "eager", None, None
-    app = _celery_app()
-    url = str(app.conf.broker_url)
+    url = str(celery_app.conf.broker_url)
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return "ok", None, None
     client = _redis_client(url)
@@ -432,7 +476,7 @@ def queue_status(*, now: datetime.datetime | None = None) -> QueueStatus:
     """What is waiting: in the broker, in the outbox, and as dead letters. A handful of
     queries whatever the counts."""
     now = now or timezone.now()
-    queue = str(_celery_app().conf.task_default_queue or "celery")
+    queue = str(celery_app.conf.task_default_queue or "celery")
     broker, queued, unacked = _broker_depth(queue)
     outbox = OutboxEvent.objects.aggregate(
         pending=Count("id", filter=Q(status=OutboxStatus.PENDING)),

@@ -20,7 +20,8 @@ from cases.models import (
     OutboxStatus,
     Stage,
 )
-from cases.services.notifications import email_dispatch_due, notify_missed_contacts
+from cases.services.notifications import notify_missed_contacts
+from cases.services.outbox import email_dispatch_due
 
 from .. import factories as f
 

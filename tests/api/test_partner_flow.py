@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from cases.api.partner import PartnerReferralSerializer
 from cases.models import AuditEvent, OutboxEvent, OutboxStatus, Stage
-from cases.services.webhooks import webhook_dispatch_due, webhook_verify
+from cases.services.outbox import webhook_dispatch_due, webhook_verify
 
 from .. import factories as f
 
@@ -266,7 +266,7 @@ def test_the_whole_flow_lands_on_the_case_is_audited_and_is_announced_signed(flo
 def test_a_failed_delivery_is_retried_after_its_backoff_and_then_delivered(
     flow, api, httpserver, monkeypatch
 ):
-    monkeypatch.setattr("cases.services.outbox.random.uniform", lambda low, high: high)
+    monkeypatch.setattr("cases.services.outbox.core.random.uniform", lambda low, high: high)
     httpserver.expect_oneshot_request("/hooks/x", method="POST").respond_with_data(
         "down", status=500
     )

@@ -19,8 +19,7 @@ from django.utils import timezone
 from werkzeug import Response
 
 from cases.models import DeliveryAttempt, DeliveryOutcome, FailedTask, OutboxEvent, OutboxStatus
-from cases.services.outbox import outbox_enqueue
-from cases.services.webhooks import webhook_endpoint_register
+from cases.services.outbox import outbox_enqueue, webhook_endpoint_register
 
 from .. import factories as f
 from ..web.conftest import verified_client

@@ -105,7 +105,7 @@ def test_marking_missed_stopped_midway_keeps_the_batches_done_and_the_next_run_d
     world, make_case, monkeypatch
 ):
     _overdue(_cases(make_case, 5))
-    _fail_on_call(monkeypatch, monitoring, "_audit_run", 2)
+    _fail_on_call(monkeypatch, monitoring.jobs, "audit_run", 2)
     with pytest.raises(RuntimeError):
         contacts_mark_missed(today=TODAY, batch=BATCH)
     missed = MonitoringContact.objects.filter(outcome=ContactOutcome.MISSED)
@@ -143,7 +143,7 @@ def test_notifying_stopped_midway_keeps_the_batches_done_and_tells_nobody_twice(
     world, make_case, monkeypatch
 ):
     _overdue(_cases(make_case, 5), outcome=ContactOutcome.MISSED)
-    _fail_on_call(monkeypatch, notifications, "_audit_batch", 2)
+    _fail_on_call(monkeypatch, notifications.jobs, "_audit_batch", 2)
     with pytest.raises(RuntimeError):
         notify_missed_contacts(today=TODAY, batch=BATCH)
     assert Notification.objects.count() == 2

@@ -30,21 +30,23 @@ from cases.models import (
     Stage,
     ThreatContext,
 )
-from cases.services import notifications as service
 from cases.services.errors import ActionNotAllowed, DomainError
 from cases.services.notifications import (
-    NOT_SENT_INACTIVE,
-    NOT_SENT_NO_ADDRESS,
-    email_deliver,
-    email_dispatch_due,
     escalate_missed_contacts,
     notification_mark_all_read,
     notification_mark_read,
     notify_flagged_cases,
     notify_missed_contacts,
 )
+from cases.services.outbox import (
+    NOT_SENT_INACTIVE,
+    NOT_SENT_NO_ADDRESS,
+    email_deliver,
+    email_dispatch_due,
+    outbox_event_replay,
+)
+from cases.services.outbox import emails as email_channel
 from cases.services.records import incident_create
-from cases.services.webhooks import outbox_event_replay
 from cases.tasks import email_deliver_task, outbox_dispatch_task
 
 from .. import factories as f
@@ -509,7 +511,7 @@ def test_the_tasks_call_the_services(world):
 
 def test_the_email_is_written_in_the_sites_language(world, settings, monkeypatch):
     seen = []
-    real = service.notification_email
+    real = email_channel.notification_email
 
     def spy(note):
         from django.utils import translation
@@ -517,7 +519,7 @@ def test_the_email_is_written_in_the_sites_language(world, settings, monkeypatch
         seen.append(translation.get_language())
         return real(note)
 
-    monkeypatch.setattr(service, "notification_email", spy)
+    monkeypatch.setattr(email_channel, "notification_email", spy)
     settings.LANGUAGE_CODE = "ar"
     email_deliver(event_id=_one_email(world).pk)
     assert seen == ["ar"]

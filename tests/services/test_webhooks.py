@@ -36,16 +36,14 @@ from cases.services.outbox import (
     ABANDONED_ERROR,
     BACKOFF_CAP_SECONDS,
     LATE_NOTE,
+    USER_AGENT,
     AttemptOutcome,
     outbox_claim,
     outbox_enqueue,
+    outbox_event_replay,
     outbox_lease,
     outbox_record_attempt,
     webhook_backoff,
-)
-from cases.services.webhooks import (
-    USER_AGENT,
-    outbox_event_replay,
     webhook_deliver,
     webhook_dispatch_due,
     webhook_endpoint_register,
@@ -196,7 +194,7 @@ def test_after_the_last_attempt_the_event_is_dead_lettered(partner, receiver, se
 
 
 def test_backoff_doubles_from_30_seconds_up_to_6_hours(monkeypatch):
-    monkeypatch.setattr("cases.services.outbox.random.uniform", lambda low, high: high)
+    monkeypatch.setattr("cases.services.outbox.core.random.uniform", lambda low, high: high)
     ceilings = [webhook_backoff(attempts=n).total_seconds() for n in (1, 2, 3, 10, 11, 50, 5000)]
     assert ceilings == [30, 60, 120, 15360, BACKOFF_CAP_SECONDS, BACKOFF_CAP_SECONDS, 6 * 3600]
     monkeypatch.undo()
@@ -706,7 +704,7 @@ def test_a_broker_outage_delays_delivery_but_loses_nothing(
         _stop(process)  # the broker goes down before the change commits
 
         with (
-            caplog.at_level(logging.WARNING, logger="cases.services.outbox"),
+            caplog.at_level(logging.WARNING, logger="cases.services.queue"),
             transaction.atomic(),
         ):
             audit_record(actor=None, action="probe.change", object_type="x", object_id="1")

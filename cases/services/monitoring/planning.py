@@ -1,5 +1,5 @@
-"""The post-release monitoring schedule: which contacts are planned for whom and when, and the
-jobs that keep it current across whole caseloads (plan ahead, mark missed, flag threats).
+"""The post-release monitoring schedule: which contacts are planned for whom and when, for one
+case or a set of cases (the jobs over whole caseloads are in :mod:`.jobs`).
 
 How a plan is made (one rule for the single case and for the set-based jobs):
 
@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import calendar
 import datetime
-import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -52,8 +51,6 @@ from django.utils import timezone
 from cases.models import (
     DEFAULT_CADENCE,
     Case,
-    CaseFlag,
-    CaseFlagKind,
     ContactOutcome,
     MonitoringCadence,
     MonitoringContact,
@@ -64,20 +61,13 @@ from cases.models import (
 )
 from cases.selectors import Actor
 
-from .audit import audit_record
-
-logger = logging.getLogger(__name__)
+from ..audit import audit_record
 
 # A case in monitoring without a risk level should not exist (the workflow refuses the move),
 # but if one does, silence is the worse failure: it is contacted as often as a high-risk case.
 UNKNOWN_RISK_CADENCE = RiskLevel.HIGH
 
-_CREATE_BATCH = 1000
-# The whole-caseload jobs below (plan ahead, mark missed, flag threats) work through it this
-# many cases or contacts at a time, in key order, each batch in its own transaction with its
-# own audit event: a worker holds one batch whatever the caseload, and a run stopped midway
-# keeps the batches it committed (every job is idempotent: the next run does the rest).
-JOB_BATCH = 2000
+CREATE_BATCH = 1000
 
 
 class Cadence(NamedTuple):
@@ -149,7 +139,7 @@ def with_cadence(cases: QuerySet[Case]) -> QuerySet[Case]:
 
 
 @dataclass(frozen=True)
-class _Threat:
+class Threat:
     id: int
     programme_id: int | None
     districts: tuple[str, ...]
@@ -157,7 +147,7 @@ class _Threat:
     ends_on: datetime.date | None
 
 
-def _threats(queryset: QuerySet[ThreatContext]) -> list[_Threat]:
+def threats_from(queryset: QuerySet[ThreatContext]) -> list[Threat]:
     found = []
     for pk, programme_id, districts, starts_on, ends_on in queryset.values_list(
         "pk", "programme_id", "districts", "starts_on", "ends_on"
@@ -168,11 +158,11 @@ def _threats(queryset: QuerySet[ThreatContext]) -> list[_Threat]:
             else ()
         )
         if names:
-            found.append(_Threat(pk, programme_id, names, starts_on, ends_on))
+            found.append(Threat(pk, programme_id, names, starts_on, ends_on))
     return found
 
 
-def _active_on(day: datetime.date) -> Q:
+def active_on(day: datetime.date) -> Q:
     return Q(starts_on__lte=day) & (Q(ends_on__isnull=True) | Q(ends_on__gte=day))
 
 
@@ -181,7 +171,7 @@ def _not_over(day: datetime.date) -> Q:
     return Q(ends_on__isnull=True) | Q(ends_on__gte=day)
 
 
-def _district_match(threats: Iterable[_Threat]) -> Q:
+def district_match(threats: Iterable[Threat]) -> Q:
     """Cases living where one of ``threats`` applies. One term per threat (a handful), never
     one per case. Matches nothing when there are no threats."""
     match = Q(pk__in=[])
@@ -193,14 +183,14 @@ def _district_match(threats: Iterable[_Threat]) -> Q:
     return match
 
 
-class _ThreatIndex:
-    def __init__(self, threats: Iterable[_Threat]) -> None:
-        self._by_district: dict[str, list[_Threat]] = defaultdict(list)
+class ThreatIndex:
+    def __init__(self, threats: Iterable[Threat]) -> None:
+        self._by_district: dict[str, list[Threat]] = defaultdict(list)
         for threat in threats:
             for district in threat.districts:
                 self._by_district[district].append(threat)
 
-    def matching(self, programme_id: int, district: str) -> list[_Threat]:
+    def matching(self, programme_id: int, district: str) -> list[Threat]:
         return [
             threat
             for threat in self._by_district.get(district, [])
@@ -220,7 +210,7 @@ def _add_months(day: datetime.date, months: int) -> datetime.date:
 
 
 def _next_contact(
-    after: datetime.date, cadence: Cadence, threats: Sequence[_Threat]
+    after: datetime.date, cadence: Cadence, threats: Sequence[Threat]
 ) -> datetime.date:
     """One interval after ``after``; sooner if a threat is active on a day from the threat
     interval on (at the earliest the day it starts)."""
@@ -239,7 +229,7 @@ def _wanted_dates(
     start: datetime.date,
     fixed: Sequence[datetime.date],
     cadence: Cadence,
-    threats: Sequence[_Threat],
+    threats: Sequence[Threat],
     today: datetime.date,
     until: datetime.date,
     grace_days: int,
@@ -306,7 +296,7 @@ def _case_rows(
     return [_CaseRow(*row) for row in rows]
 
 
-def _plan(
+def plan_contacts(
     cases: QuerySet[Case],
     *,
     today: datetime.date,
@@ -320,7 +310,7 @@ def _plan(
     contacts after the furthest one, never remove any.
     """
     rows = _case_rows(cases, today=today, lock=lock)
-    index = _ThreatIndex(_threats(ThreatContext.objects.filter(_not_over(today))))
+    index = ThreatIndex(threats_from(ThreatContext.objects.filter(_not_over(today))))
 
     fixed: dict[str, list[datetime.date]] = defaultdict(list)
     existing: dict[str, dict[datetime.date, list[int]]] = {}
@@ -386,11 +376,11 @@ def _plan(
     if to_remove:
         MonitoringContact.objects.filter(pk__in=to_remove).delete()
     if to_create:
-        MonitoringContact.objects.bulk_create(to_create, batch_size=_CREATE_BATCH)
+        MonitoringContact.objects.bulk_create(to_create, batch_size=CREATE_BATCH)
     return PlanChange(created=len(to_create), removed=len(to_remove), cases=tuple(sorted(changed)))
 
 
-def _audit_run(
+def audit_run(
     *,
     actor: Actor | None,
     action: str,
@@ -407,20 +397,6 @@ def _audit_run(
     )
 
 
-def _case_ranges(cases: QuerySet[Case], size: int) -> Iterator[QuerySet[Case]]:
-    """``cases`` cut into consecutive ranges of case numbers of at most ``size`` cases each,
-    in order; one query a range (its upper bound), read as the previous range is done."""
-    after: str | None = None
-    while True:
-        rest = cases if after is None else cases.filter(pk__gt=after)
-        bound = list(rest.order_by("pk").values_list("pk", flat=True)[size - 1 : size])
-        if not bound:
-            yield rest
-            return
-        yield rest.filter(pk__lte=bound[0])
-        after = bound[0]
-
-
 @transaction.atomic
 def contacts_plan(
     case: Case,
@@ -434,7 +410,7 @@ def contacts_plan(
     monitoring, after a contact is recorded, after the risk level changes and when a threat
     context starts or ends in the district. Audited when it changes anything."""
     today = today or timezone.localdate()
-    change = _plan(Case.objects.filter(pk=case.pk), today=today, replace=True)
+    change = plan_contacts(Case.objects.filter(pk=case.pk), today=today, replace=True)
     if change.cases:
         audit_record(
             actor=actor,
@@ -458,9 +434,9 @@ def cases_replan(
     """``contacts_plan`` for every case in monitoring among ``cases``, set-based (a fixed
     number of statements), with one audit event listing the cases it changed."""
     today = today or timezone.localdate()
-    change = _plan(cases.filter(stage=Stage.MONITORING), today=today, replace=True)
+    change = plan_contacts(cases.filter(stage=Stage.MONITORING), today=today, replace=True)
     if change.cases:
-        _audit_run(
+        audit_run(
             actor=actor,
             action="contacts.replan",
             today=today,
@@ -472,208 +448,3 @@ def cases_replan(
             },
         )
     return change
-
-
-def monitoring_plan_all(*, today: datetime.date | None = None, batch: int | None = None) -> int:
-    """Nightly: extend the plan of every case in monitoring whose furthest contact is closer
-    than its programme plans ahead. Set-based, ``batch`` cases at a time (``JOB_BATCH``), each
-    batch in its own transaction with its own audit event: one query reads the batch's
-    cadences, histories and furthest contacts, one statement per thousand new contacts writes
-    them; cases a user is changing right now are skipped (their own re-plan covers them).
-    Returns the number of contacts created; a second run the same day creates none."""
-    today = today or timezone.localdate()
-    created = 0
-    for cases in _case_ranges(Case.objects.filter(stage=Stage.MONITORING), batch or JOB_BATCH):
-        created += _plan_ahead(cases, today=today)
-    return created
-
-
-@transaction.atomic
-def _plan_ahead(cases: QuerySet[Case], *, today: datetime.date) -> int:
-    change = _plan(cases, today=today, replace=False, lock="skip")
-    if change.created:
-        _audit_run(
-            actor=None,
-            action="contacts.plan_ahead",
-            today=today,
-            detail={"cases": list(change.cases), "created": change.created},
-        )
-    return change.created
-
-
-# --- missed contacts -------------------------------------------------------------------------
-
-
-def contacts_mark_missed(*, today: datetime.date | None = None, batch: int | None = None) -> int:
-    """Mark as missed every planned contact of an open case whose planned date plus its
-    programme's grace days is before ``today`` (planned date kept, no actual date), bumping
-    its version so a concurrent edit sees the change. ``batch`` contacts at a time
-    (``JOB_BATCH``, by id), each batch in its own transaction with one audit event listing
-    its cases. Returns the number marked; a second run marks none."""
-    today = today or timezone.localdate()
-    graces = Programme.objects.order_by().values_list("contact_grace_days", flat=True).distinct()
-    # One term per distinct grace period (a handful), not per programme or case.
-    overdue = Q(pk__in=[])
-    for grace in graces:
-        overdue |= Q(
-            case__programme__contact_grace_days=grace,
-            planned_date__lt=today - datetime.timedelta(days=grace),
-        )
-    due = MonitoringContact.objects.filter(overdue, outcome=ContactOutcome.PLANNED).exclude(
-        case__stage=Stage.CLOSED
-    )
-    size = batch or JOB_BATCH
-    marked, after = 0, 0
-    while True:
-        done, last = _mark_missed_batch(due.filter(pk__gt=after), size=size, today=today)
-        marked += done
-        if last is None:
-            return marked
-        after = last
-
-
-@transaction.atomic
-def _mark_missed_batch(
-    due: QuerySet[MonitoringContact], *, size: int, today: datetime.date
-) -> tuple[int, int | None]:
-    """Mark the first ``size`` of ``due``; returns how many, and the last id read (None when
-    there were fewer than ``size``: the run is over)."""
-    rows = list(
-        due.order_by("pk")
-        # A contact a caseworker is recording right now is left for the next run.
-        .select_for_update(of=("self",), skip_locked=True)
-        .values_list("pk", "case_id")[:size]
-    )
-    if not rows:
-        return 0, None
-    marked = MonitoringContact.objects.filter(
-        pk__in=[pk for pk, _ in rows], outcome=ContactOutcome.PLANNED
-    ).update(outcome=ContactOutcome.MISSED, version=F("version") + 1)
-    _audit_run(
-        actor=None,
-        action="contacts.mark_missed",
-        today=today,
-        detail={"cases": sorted({case for _, case in rows}), "contacts": marked},
-    )
-    return marked, rows[-1][0] if len(rows) >= size else None
-
-
-# --- threat contexts -------------------------------------------------------------------------
-
-
-def threat_contexts_flag(*, today: datetime.date | None = None, batch: int | None = None) -> int:
-    """Flag every open case living where a threat context is active (one flag per case and
-    threat), clear the flags whose cause is over (the threat ended, the person moved, the case
-    closed), raise again a cleared flag whose cause is back, and re-plan the cases whose flags
-    changed at the cadence that now applies. Set-based, ``batch`` cases at a time
-    (``JOB_BATCH``, a range of case numbers each, in its own transaction with its own audit
-    event): a fixed number of statements a batch (the re-plan too: ``_plan`` over the batch's
-    changed cases only). Returns the number of flags raised (new or raised again; a racing run
-    may count the same flag, which exists once); a second run raises none."""
-    today = today or timezone.localdate()
-    active = _threats(ThreatContext.objects.filter(_active_on(today)))
-    raised = 0
-    for cases in _case_ranges(Case.objects.all(), batch or JOB_BATCH):
-        raised += _flag_batch(cases, active=active, today=today)
-    return raised
-
-
-@transaction.atomic
-def _flag_batch(cases: QuerySet[Case], *, active: list[_Threat], today: datetime.date) -> int:
-    """``threat_contexts_flag`` for the cases ``cases`` (a range of case numbers)."""
-    now = timezone.now()
-    index = _ThreatIndex(active)
-    current: set[tuple[str, int]] = set()
-    if active:
-        candidates = (
-            cases.exclude(stage=Stage.CLOSED)
-            .filter(_district_match(active))
-            .values_list("case_number", "programme_id", "returnee__current_district")
-        )
-        for number, programme_id, district in candidates:
-            for threat in index.matching(programme_id, district):
-                current.add((number, threat.id))
-
-    known: dict[tuple[str, int], tuple[int, bool]] = {}
-    flags = CaseFlag.objects.filter(
-        case__in=cases.order_by().values("pk"), kind=CaseFlagKind.THREAT_CONTEXT
-    ).filter(Q(cleared_at__isnull=True) | Q(threat_id__in=[t.id for t in active]))
-    for pk, case_id, threat_id, cleared_at in flags.values_list(
-        "pk", "case_id", "threat_id", "cleared_at"
-    ):
-        if threat_id is not None:
-            known[(case_id, threat_id)] = (pk, cleared_at is not None)
-
-    new = sorted(current - known.keys())
-    raise_again = [known[pair][0] for pair in current & known.keys() if known[pair][1]]
-    clear = [pk for pair, (pk, cleared) in known.items() if pair not in current and not cleared]
-    if new:
-        CaseFlag.objects.bulk_create(
-            [
-                CaseFlag(case_id=number, kind=CaseFlagKind.THREAT_CONTEXT, threat_id=threat_id)
-                for number, threat_id in new
-            ],
-            ignore_conflicts=True,  # a racing run flagged it first: one flag stands
-            batch_size=_CREATE_BATCH,
-        )
-    if raise_again:
-        CaseFlag.objects.filter(pk__in=raise_again).update(cleared_at=None, raised_at=now)
-    if clear:
-        CaseFlag.objects.filter(pk__in=clear, cleared_at__isnull=True).update(cleared_at=now)
-
-    flagged_cases = {number for number, _ in new} | {
-        pair[0] for pair in current & known.keys() if known[pair][1]
-    }
-    cleared_ids = set(clear)
-    cleared_cases = {pair[0] for pair, (pk, _) in known.items() if pk in cleared_ids}
-    if not (flagged_cases or cleared_cases):
-        return 0
-    replan = _plan(
-        cases.filter(pk__in=sorted(flagged_cases | cleared_cases), stage=Stage.MONITORING),
-        today=today,
-        replace=True,
-    )
-    _audit_run(
-        actor=None,
-        action="case_flags.threat_context",
-        today=today,
-        object_type="caseflag",
-        detail={
-            "flagged": sorted(flagged_cases),
-            "cleared": sorted(cleared_cases),
-            "replanned": list(replan.cases),
-            "contacts_created": replan.created,
-            "contacts_removed": replan.removed,
-        },
-    )
-    return len(new) + len(raise_again)
-
-
-def threat_context_changed(
-    *, threat: ThreatContext, actor: Actor | None, today: datetime.date | None = None
-) -> PlanChange:
-    """After a threat context is entered or ended: re-plan the cases in monitoring in its
-    districts now (same transaction), and run the flagging job once the change commits (beat
-    runs it every 15 minutes anyway, so a broker that is down loses nothing)."""
-    today = today or timezone.localdate()
-    described = _threats(ThreatContext.objects.filter(pk=threat.pk))
-    change = PlanChange()
-    if described:
-        change = cases_replan(
-            Case.objects.filter(_district_match(described)),
-            today=today,
-            actor=actor,
-            reason="threat_context",
-        )
-    transaction.on_commit(_queue_flagging)
-    return change
-
-
-def _queue_flagging() -> None:
-    from cases.tasks import threat_contexts_flag_task
-
-    try:
-        # No publish retries: a request must not wait on a broker that is down.
-        threat_contexts_flag_task.apply_async(retry=False)
-    except Exception:
-        logger.warning("threat contexts: flagging not started now; beat runs it shortly")

@@ -1,5 +1,6 @@
-"""Partner webhooks: registering endpoints, signing, and delivering outbox events with retries,
-back-off and a dead-letter state, so a partner outage delays events but never loses them.
+"""The outbox's webhook channel: partners' endpoints, the events written for them in the
+transaction of the change they report, signing, and delivery with retries, back-off and a
+dead-letter state, so a partner outage delays events but never loses them.
 
 Delivery is at least once: a receiver de-duplicates on ``X-Idempotency-Key`` (the event's
 uuid) and checks ``X-Signature`` with the algorithm in :func:`webhook_sign`.
@@ -16,17 +17,17 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Callable
+import uuid
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from cases import selectors
 from cases.models import (
     OutboxChannel,
     OutboxEvent,
@@ -34,18 +35,16 @@ from cases.models import (
     PartnerOrganisation,
     WebhookEndpoint,
 )
-from cases.selectors import Actor
 
-from .audit import audit_record
-from .common import validated
-from .errors import ActionNotAllowed, DomainError
-from .outbox import (
+from ..audit import audit_record
+from ..common import validated
+from .core import (
     ERROR_MAX_CHARS,
     AttemptOutcome,
     Claim,
-    _queue_delivery,
     error_summary,
     outbox_claim,
+    outbox_deliver_on_commit,
     outbox_due_ids,
     outbox_lease,
     outbox_record_attempt,
@@ -165,6 +164,39 @@ def webhook_endpoint_remove(*, endpoint: WebhookEndpoint, actor_label: str) -> W
             fields=["is_active"],
         )
     return endpoint
+
+
+# --- Events ------------------------------------------------------------------------------
+
+
+def outbox_enqueue(
+    *, partner: PartnerOrganisation, topic: str, payload: dict[str, Any]
+) -> list[OutboxEvent]:
+    """One event per active endpoint of ``partner``; delivery is queued once the surrounding
+    transaction commits, and never blocks or fails the change itself."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("outbox_enqueue must run inside the transaction of the change.")
+    now = timezone.now()
+    events = []
+    for endpoint in WebhookEndpoint.objects.filter(partner=partner, is_active=True):
+        event_id = uuid.uuid4()  # the idempotency key, also in the body
+        events.append(
+            OutboxEvent(
+                uuid=event_id,
+                topic=topic,
+                partner=partner,
+                endpoint=endpoint,
+                payload={**payload, "event": topic, "event_id": str(event_id)},
+                next_attempt_at=now,
+            )
+        )
+    if not events:
+        return []
+    events = OutboxEvent.objects.bulk_create(events)
+    outbox_deliver_on_commit(
+        channel=OutboxChannel.WEBHOOK, event_ids=[event.pk for event in events]
+    )
+    return events
 
 
 # --- Signatures --------------------------------------------------------------------------
@@ -336,63 +368,3 @@ def webhook_dispatch_due(*, limit: int = 500) -> int:
                 continue
             attempted += tried
     return attempted
-
-
-@transaction.atomic
-def outbox_event_replay(*, event: OutboxEvent, actor: Actor) -> OutboxEvent:
-    """Send a dead-lettered event again from the start: a webhook for a manager of the
-    partner's programme, a notification email for whoever sees it in the outbox list (a
-    manager of the programme of the case it is about). The delivery log keeps the earlier
-    attempts."""
-    event = (
-        OutboxEvent.objects.select_for_update(of=("self",))
-        .select_related("partner", "endpoint")
-        .get(pk=event.pk)
-    )
-    queue: Callable[[list[int]], None] = _queue_delivery
-    if event.channel == OutboxChannel.EMAIL:
-        from .notifications import _queue_emails  # it builds on this module
-
-        if not selectors.outbox_event_list(user=actor).filter(pk=event.pk).exists():
-            raise ActionNotAllowed(
-                "Only a manager of the programme the email is about can replay it."
-            )
-        if event.status != OutboxStatus.DEAD:
-            raise DomainError(
-                "Only a dead-lettered event can be replayed.", code="not_dead_lettered"
-            )
-        queue = _queue_emails
-    else:
-        partner, endpoint = event.partner, event.endpoint
-        if partner is None or endpoint is None:
-            raise DomainError("Only a webhook event can be replayed here.", code="not_a_webhook")
-        if not selectors.programmes_managed(user=actor).filter(pk=partner.programme_id).exists():
-            raise ActionNotAllowed(
-                "Only a manager of the partner's programme can replay its events."
-            )
-        if event.status != OutboxStatus.DEAD:
-            raise DomainError(
-                "Only a dead-lettered event can be replayed.", code="not_dead_lettered"
-            )
-        if not endpoint.is_active:
-            raise DomainError(
-                "The webhook endpoint was removed; register it again first.",
-                code="endpoint_removed",
-            )
-    previous_attempts = event.attempts
-    event.status = OutboxStatus.PENDING
-    event.attempts = 0
-    event.next_attempt_at = timezone.now()
-    event.last_error = ""
-    event.save(update_fields=["status", "attempts", "next_attempt_at", "last_error"])
-    audit_record(
-        actor=actor,
-        action="outbox.replay",
-        object_type="outbox_event",
-        object_id=str(event.uuid),
-        fields=["status", "attempts", "next_attempt_at"],
-        detail={"topic": event.topic, "previous_attempts": previous_attempts},
-    )
-    event_ids = [event.pk]
-    transaction.on_commit(lambda: queue(event_ids))
-    return event

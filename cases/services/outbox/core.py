@@ -1,11 +1,7 @@
-"""The transactional outbox: events for partners and emails to staff are written in the same
-transaction as the change they report, then delivered by Celery (``cases.services.webhooks``,
-``cases.services.notifications``). If the broker or the receiver is down, the row waits; the
-dispatcher on Celery beat sends it later.
-
-What every channel shares lives here: the claim under a lease, the delivery log (one
-:class:`~cases.models.DeliveryAttempt` per attempt, committed before the send, so an attempt
-whose worker died mid-send is still there to see), the back-off and the dead letter.
+"""What every outbox channel shares: queueing a delivery after commit, the claim under a
+lease, the delivery log (one :class:`~cases.models.DeliveryAttempt` per attempt, committed
+before the send, so an attempt whose worker died mid-send is still there to see), the back-off,
+the dead letter and the replay of a dead-lettered event.
 """
 
 from __future__ import annotations
@@ -15,24 +11,28 @@ import logging
 import os
 import random
 import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from cases import selectors
 from cases.models import (
     DeliveryAttempt,
     DeliveryOutcome,
+    OutboxChannel,
     OutboxEvent,
     OutboxStatus,
-    PartnerOrganisation,
-    WebhookEndpoint,
 )
+from cases.selectors import Actor
+
+from ..audit import audit_record
+from ..errors import ActionNotAllowed, DomainError
+from ..queue import enqueue_each_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -48,48 +48,23 @@ ABANDONED_ERROR = (
 LATE_NOTE = "Finished after its lease ran out; another worker may have sent the event too."
 
 
-def outbox_enqueue(
-    *, partner: PartnerOrganisation, topic: str, payload: dict[str, Any]
-) -> list[OutboxEvent]:
-    """One event per active endpoint of ``partner``; delivery is queued once the surrounding
-    transaction commits, and never blocks or fails the change itself."""
-    if not connection.in_atomic_block:
-        raise RuntimeError("outbox_enqueue must run inside the transaction of the change.")
-    now = timezone.now()
-    events = []
-    for endpoint in WebhookEndpoint.objects.filter(partner=partner, is_active=True):
-        event_id = uuid.uuid4()  # the idempotency key, also in the body
-        events.append(
-            OutboxEvent(
-                uuid=event_id,
-                topic=topic,
-                partner=partner,
-                endpoint=endpoint,
-                payload={**payload, "event": topic, "event_id": str(event_id)},
-                next_attempt_at=now,
-            )
+def outbox_deliver_on_commit(*, channel: str, event_ids: list[int]) -> None:
+    """Queue the delivery of each of ``event_ids`` (events of ``channel``) once the surrounding
+    transaction commits. If the broker is down they stay pending, and the dispatcher on beat
+    sends them later."""
+    calls = [(event_id,) for event_id in event_ids]
+    if channel == OutboxChannel.EMAIL:
+        enqueue_each_on_commit(
+            "cases.email_deliver",
+            calls,
+            unsent="email %s: delivery not started now; the dispatcher will",
         )
-    if not events:
-        return []
-    events = OutboxEvent.objects.bulk_create(events)
-    ids = [event.pk for event in events]
-    transaction.on_commit(lambda: _queue_delivery(ids))
-    return events
-
-
-def _queue_delivery(ids: list[int]) -> None:
-    from cases.tasks import webhook_deliver_task
-
-    for event_id in ids:
-        try:
-            # No publish retries: a request must not wait on a broker that is down.
-            webhook_deliver_task.apply_async((event_id,), retry=False)
-        except Exception:  # the dispatcher on beat sends whatever is still pending
-            logger.warning(
-                "outbox event %s: delivery not started now; the dispatcher will", event_id
-            )
-            # The broker is down or hanging: the rest would only wait on it one by one.
-            return
+    else:
+        enqueue_each_on_commit(
+            "cases.webhook_deliver",
+            calls,
+            unsent="outbox event %s: delivery not started now; the dispatcher will",
+        )
 
 
 # --- Back-off and lease ----------------------------------------------------------------------
@@ -289,3 +264,61 @@ def outbox_due_ids(*, channel: str, limit: int) -> list[int]:
         .order_by("next_attempt_at", "id")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+# --- Replay ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def outbox_event_replay(*, event: OutboxEvent, actor: Actor) -> OutboxEvent:
+    """Send a dead-lettered event again from the start: a webhook for a manager of the
+    partner's programme, a notification email for whoever sees it in the outbox list (a
+    manager of the programme of the case it is about). The delivery log keeps the earlier
+    attempts."""
+    event = (
+        OutboxEvent.objects.select_for_update(of=("self",))
+        .select_related("partner", "endpoint")
+        .get(pk=event.pk)
+    )
+    if event.channel == OutboxChannel.EMAIL:
+        if not selectors.outbox_event_list(user=actor).filter(pk=event.pk).exists():
+            raise ActionNotAllowed(
+                "Only a manager of the programme the email is about can replay it."
+            )
+        if event.status != OutboxStatus.DEAD:
+            raise DomainError(
+                "Only a dead-lettered event can be replayed.", code="not_dead_lettered"
+            )
+    else:
+        partner, endpoint = event.partner, event.endpoint
+        if partner is None or endpoint is None:
+            raise DomainError("Only a webhook event can be replayed here.", code="not_a_webhook")
+        if not selectors.programmes_managed(user=actor).filter(pk=partner.programme_id).exists():
+            raise ActionNotAllowed(
+                "Only a manager of the partner's programme can replay its events."
+            )
+        if event.status != OutboxStatus.DEAD:
+            raise DomainError(
+                "Only a dead-lettered event can be replayed.", code="not_dead_lettered"
+            )
+        if not endpoint.is_active:
+            raise DomainError(
+                "The webhook endpoint was removed; register it again first.",
+                code="endpoint_removed",
+            )
+    previous_attempts = event.attempts
+    event.status = OutboxStatus.PENDING
+    event.attempts = 0
+    event.next_attempt_at = timezone.now()
+    event.last_error = ""
+    event.save(update_fields=["status", "attempts", "next_attempt_at", "last_error"])
+    audit_record(
+        actor=actor,
+        action="outbox.replay",
+        object_type="outbox_event",
+        object_id=str(event.uuid),
+        fields=["status", "attempts", "next_attempt_at"],
+        detail={"topic": event.topic, "previous_attempts": previous_attempts},
+    )
+    outbox_deliver_on_commit(channel=event.channel, event_ids=[event.pk])
+    return event
