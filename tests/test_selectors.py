@@ -1,5 +1,7 @@
 """Need-to-know: who sees which cases, decided in cases/selectors.py only."""
 
+import datetime
+
 import pytest
 from django.http import Http404
 
@@ -94,3 +96,27 @@ def test_case_list_uses_one_query_whatever_the_number_of_memberships(
 ):
     with django_assert_num_queries(1):
         list(selectors.case_list(user=world.carol))
+
+
+def test_overdue_means_the_local_day_for_the_badge_the_filter_and_the_supervisor(
+    world, make_case, settings
+):
+    """At 01:00 in Baghdad (22:00 UTC the day before) a contact planned for yesterday is
+    overdue for every reader: the caseload badge, the API's ``overdue`` filter, and the
+    supervisor's totals. They once used UTC's date in some places and the local one in others."""
+    import time_machine
+
+    from cases.filters import CaseFilterSet
+    from tests.factories import ContactFactory
+
+    settings.TIME_ZONE = "Asia/Baghdad"
+    case = make_case(team=world.team_a)
+    ContactFactory(case=case, planned_date=datetime.date(2026, 11, 24))
+    with time_machine.travel(datetime.datetime(2026, 11, 24, 22, 0, tzinfo=datetime.UTC)):
+        badge = selectors.case_list_with_summary(user=world.alice).get(pk=case.pk)
+        in_scope = selectors.case_list(user=world.alice)
+        filtered = list(CaseFilterSet({"overdue": "true"}, queryset=in_scope).qs)
+        totals = selectors.overdue_contact_totals(user=world.carol)
+    assert badge.overdue_contacts == 1
+    assert filtered == [case]
+    assert totals == {"contacts": 1, "cases": 1}
