@@ -120,7 +120,8 @@ class SurveyViewSet(CaseRecordViewSet):
         case = self.get_case()
         contact = None
         if values.get("contact"):
-            contact = MonitoringContact.objects.filter(case=case, uuid=values["contact"]).first()
+            contacts = MonitoringContact.objects.visible_to(request.user)
+            contact = contacts.filter(case=case, uuid=values["contact"]).first()
             if contact is None:
                 raise ValidationError({"contact": "No such contact on this case."})
         response = survey_record(
@@ -130,7 +131,8 @@ class SurveyViewSet(CaseRecordViewSet):
             taken_on=values["taken_on"],
             answers=dict(values["answers"]),
         )
-        created = self.scoped(SurveyResponse.objects.all(), case).get(pk=response.pk)
+        visible = SurveyResponse.objects.visible_to(request.user)
+        created = self.scoped(visible, case).get(pk=response.pk)
         return Response(self.get_serializer(created).data, status=201)
 
 

@@ -128,7 +128,7 @@ class CaseViewSet(OneValueQueryMixin, NoStoreMixin, viewsets.GenericViewSet[Case
             **data.validated_data,
         )
         response = Response(s.TransitionSerializer(transition).data, status=201)
-        response["ETag"] = etag(Case.objects.get(pk=case.pk).version)
+        response["ETag"] = etag(Case.objects.visible_to(request.user).get(pk=case.pk).version)
         return response
 
     @extend_schema(request=s.RevealInputSerializer, responses=s.IdentitySerializer)

@@ -33,20 +33,14 @@ from cases.services.consent import consent_create, consent_withdraw
 from cases.services.referrals import referral_create, referral_withdraw
 
 from .. import serializers as s
-from .common import (
-    IF_MATCH,
-    NoStoreMixin,
-    OneValueQueryMixin,
-    expected_version,
-    staff,
-    with_etag,
-)
+from .common import IF_MATCH, NoStoreMixin, OneValueQueryMixin, expected_version, staff, with_etag
 
 
 class CaseRecordViewSet(OneValueQueryMixin, NoStoreMixin, viewsets.GenericViewSet[Any]):
     """Records nested under a case: scope comes from the case; records are addressed by uuid."""
 
-    model: ClassVar[type[models.Model]]
+    # A model whose manager scopes (``objects.visible_to(user)``): a case record, or consent.
+    model: ClassVar[type[Any]]
     ordering = "-created_at"
     lookup_field = "uuid"
     create_service: ClassVar[Callable[..., Any] | None] = None
@@ -61,10 +55,11 @@ class CaseRecordViewSet(OneValueQueryMixin, NoStoreMixin, viewsets.GenericViewSe
         return self._case
 
     def get_queryset(self) -> models.QuerySet[Any]:
-        manager = self.model._default_manager
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request
-            return manager.none()
-        return self.scoped(manager.all(), self.get_case())
+            nothing: models.QuerySet[Any] = self.model.objects.none()
+            return nothing
+        visible: models.QuerySet[Any] = self.model.objects.visible_to(self.request.user)
+        return self.scoped(visible, self.get_case())
 
     def scoped(self, queryset: models.QuerySet[Any], case: Case) -> models.QuerySet[Any]:
         return queryset.filter(case=case)
@@ -181,7 +176,7 @@ class IntakeView(OneValueQueryMixin, NoStoreMixin, viewsets.GenericViewSet[Intak
 
     def _record(self) -> tuple[Case, IntakeRecord]:
         case = selectors.case_get(user=self.request.user, case_number=self.kwargs["case_number"])
-        return case, IntakeRecord.objects.get(case=case)
+        return case, IntakeRecord.objects.visible_to(self.request.user).get(case=case)
 
     def retrieve(self, request: Request, case_number: str) -> Response:
         _case, record = self._record()

@@ -85,17 +85,12 @@ class ApprovalForm(RecordForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._screenings = {
-            str(s.uuid): s
-            for s in ScreeningAssessment.objects.filter(case=self.case).order_by(
-                "-assessed_on", "-id"
-            )
-        }
+        screenings = ScreeningAssessment.objects.visible_to(self.user).filter(case=self.case)
+        self._screenings = {str(s.uuid): s for s in screenings.order_by("-assessed_on", "-id")}
+        plans = ReintegrationPlan.objects.visible_to(self.user).filter(case=self.case)
         self._plans = {
             str(p.uuid): p
-            for p in ReintegrationPlan.objects.filter(case=self.case)
-            .annotate(goal_count=Count("goals"))
-            .order_by("-created_at", "-id")
+            for p in plans.annotate(goal_count=Count("goals")).order_by("-created_at", "-id")
         }
         screening_field = self.fields["screening"]
         plan_field = self.fields["plan"]

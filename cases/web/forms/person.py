@@ -8,14 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from cases.models import (
-    IDENTITY_FIELDS,
-    Affiliation,
-    FormerRole,
-    Profession,
-    ReturnPathway,
-    Sex,
-)
+from cases.models import IDENTITY_FIELDS, Affiliation, FormerRole, Profession, ReturnPathway, Sex
 
 from .base import ReasonForm, RecordForm, choice_field, date_field, long_text_field, text_field
 

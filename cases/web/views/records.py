@@ -18,7 +18,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, path, reverse
@@ -37,6 +36,7 @@ from cases.models import (
     Stage,
     TrainingEnrolment,
 )
+from cases.models.base import CaseRecord
 from cases.services import records
 from cases.services.approvals import approval_request, plan_create
 from cases.services.consent import consent_create, consent_withdraw
@@ -75,7 +75,7 @@ class EditKind:
     form: type[rf.RecordForm]
     title: StrPromise
     tab: str
-    model: type[models.Model]
+    model: type[CaseRecord]
     update: Update
     saved: StrPromise
 
@@ -352,8 +352,8 @@ def record_edit(request: HttpRequest, case_number: str, kind: str, uuid: UUID) -
     if spec is None:
         raise Http404("No such kind of record.")
     case = case_for(request, case_number)
-    record: Any = get_object_or_404(spec.model._default_manager, case=case, uuid=uuid)
     user = staff_user(request)
+    record: Any = get_object_or_404(spec.model.objects.visible_to(user), case=case, uuid=uuid)
     status, conflict = 200, None
     if request.method == "POST":
         form = spec.form(request.POST, case=case, user=user, versioned=True)
@@ -363,7 +363,7 @@ def record_edit(request: HttpRequest, case_number: str, kind: str, uuid: UUID) -
             try:
                 spec.update(user, case, record, changes, form.cleaned_data["version"])
             except StaleVersion:
-                fresh: Any = spec.model._default_manager.get(pk=record.pk)
+                fresh: Any = spec.model.objects.visible_to(user).get(pk=record.pk)
                 form, conflict = _conflict(
                     spec.form, request, form, spec.form.values_of(fresh), fresh.version
                 )
@@ -424,7 +424,7 @@ def _person_save(request: HttpRequest, case: Case, user: User, title: Any) -> Ht
     form: rf.RecordForm = rf.PersonForm(request.POST, case=case, user=user, versioned=True)
     status, conflict = 400, None
     if form.is_valid():
-        person = Returnee.objects.get(pk=case.returnee_id)
+        person = Returnee.objects.visible_to(user).get(pk=case.returnee_id)
         changes = form.changes_from(person)
         try:
             returnee_update(
@@ -436,8 +436,9 @@ def _person_save(request: HttpRequest, case: Case, user: User, title: Any) -> Ht
         except StaleVersion:
             # Showing the current identity is another read, recorded with the same reason.
             identity = identity_reveal(actor=user, case=case, reason=form.cleaned_data["reason"])
-            fresh = Returnee.objects.get(pk=case.returnee_id)
-            version = Case.objects.values_list("version", flat=True).get(pk=case.pk)
+            fresh = Returnee.objects.visible_to(user).get(pk=case.returnee_id)
+            cases = Case.objects.visible_to(user)
+            version = cases.values_list("version", flat=True).get(pk=case.pk)
             current = {**rf.PersonForm.values_of(fresh), **identity}
             form, conflict = _conflict(rf.PersonForm, request, form, current, version)
             status = 409
@@ -467,13 +468,15 @@ def _person_save(request: HttpRequest, case: Case, user: User, title: Any) -> Ht
 def consent_withdraw_page(request: HttpRequest, case_number: str, uuid: UUID) -> HttpResponse:
     """Withdrawing consent stops what it covered (sharing, above all), never support."""
     case = case_for(request, case_number)
-    consent = get_object_or_404(ConsentRecord, returnee_id=case.returnee_id, uuid=uuid)
+    user = staff_user(request)
+    consents = ConsentRecord.objects.visible_to(user)
+    consent = get_object_or_404(consents, returnee_id=case.returnee_id, uuid=uuid)
     form = forms.Form(request.POST if request.method == "POST" else None)
     status = 200
     if request.method == "POST":
         status = 400
         try:
-            consent_withdraw(actor=staff_user(request), case=case, consent=consent)
+            consent_withdraw(actor=user, case=case, consent=consent)
         except (ValidationError, DomainError) as exc:
             add_domain_errors(form, exc)
         else:
@@ -499,7 +502,9 @@ def consent_withdraw_page(request: HttpRequest, case_number: str, uuid: UUID) ->
 @require_http_methods(["GET", "POST"])
 def referral_withdraw_page(request: HttpRequest, case_number: str, uuid: UUID) -> HttpResponse:
     case = case_for(request, case_number)
-    referral = get_object_or_404(Referral.objects.select_related("partner"), case=case, uuid=uuid)
+    user = staff_user(request)
+    referrals = Referral.objects.visible_to(user).select_related("partner")
+    referral = get_object_or_404(referrals, case=case, uuid=uuid)
     status, conflict = 200, None
     if request.method == "POST":
         form = rf.ReferralWithdrawForm(request.POST)
@@ -507,13 +512,13 @@ def referral_withdraw_page(request: HttpRequest, case_number: str, uuid: UUID) -
         if form.is_valid():
             try:
                 referral_withdraw(
-                    actor=staff_user(request),
+                    actor=user,
                     referral=referral,
                     reason=form.cleaned_data["reason"],
                     expected_version=form.cleaned_data["version"],
                 )
             except StaleVersion:
-                fresh = Referral.objects.select_related("partner").get(pk=referral.pk)
+                fresh = referrals.get(pk=referral.pk)
                 conflict = [
                     ConflictRow(
                         _("Status"),

@@ -15,6 +15,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -143,12 +144,12 @@ def _form_errors(exc: ValidationError) -> ValidationError:
     return ValidationError(renamed)
 
 
-def _open_contacts(case: Case) -> list[MonitoringContact]:
+def _open_contacts(case: Case, user: User) -> list[MonitoringContact]:
     """Contacts that took place and have no survey yet, the latest first."""
     return list(
-        MonitoringContact.objects.filter(
-            case=case, outcome=ContactOutcome.MET, survey__isnull=True
-        ).order_by("-actual_date", "-id")
+        MonitoringContact.objects.visible_to(user)
+        .filter(case=case, outcome=ContactOutcome.MET, survey__isnull=True)
+        .order_by("-actual_date", "-id")
     )
 
 
@@ -162,7 +163,7 @@ def monitoring_tab_url(case: Case) -> str:
 def survey_new(request: HttpRequest, case_number: str) -> HttpResponse:
     case = case_for(request, case_number)
     questions = selectors.survey_questions_for_programme(programme_id=case.programme_id)
-    contacts = _open_contacts(case)
+    contacts = _open_contacts(case, staff_user(request))
     status = 200
     if request.method == "POST":
         form = SurveyForm(request.POST, questions=questions, contacts=contacts)
