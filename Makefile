@@ -37,7 +37,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/mypy cases reintegration
+	$(BIN)/mypy cases reintegration tests
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 check: lint

@@ -4,6 +4,7 @@ caseload path equal to the per-case path."""
 import datetime
 
 import pytest
+from django.contrib.auth.models import User
 from django.db.models import Q
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +24,7 @@ from cases.models import (
     StageTransition,
     SupportProvision,
     TargetProfile,
+    Team,
     ThreatContext,
 )
 
@@ -101,8 +103,8 @@ def test_missing_pillars_are_offer_findings_until_support_is_recorded(world, qui
     SupportProvision.objects.create(
         case=case, pillar="livelihood", kind="Stipend", provided_on=TODAY, recorded_by=world.alice
     )
-    offer = [x.code for x in case_competition(case, today=TODAY) if x.dimension == "offer"]
-    assert offer == ["offer.security"]
+    offer_codes = [x.code for x in case_competition(case, today=TODAY) if x.dimension == "offer"]
+    assert offer_codes == ["offer.security"]
 
 
 def test_monitoring_contacts_below_the_groups_intensity(world, quiet):
@@ -228,6 +230,9 @@ case_shapes = st.fixed_dictionaries(
 
 
 class TestBothPathsAgree(HypothesisTestCase):
+    team: Team
+    user: User
+
     @classmethod
     def setUpTestData(cls):
         cls.team = f.TeamFactory()

@@ -65,6 +65,7 @@ def test_target_profiles_are_listed(client, manager, world):
 def test_defaults_are_read_only_and_only_managers_add(client, admin_user, manager, world):
     client = verified_client(manager)
     default = Benchmark.objects.filter(programme=None).first()
+    assert default is not None
     page = client.get(reverse("admin:cases_benchmark_change", args=[default.pk])).content.decode()
     assert 'name="valid_to"' not in page  # view only
     south = Benchmark.objects.create(

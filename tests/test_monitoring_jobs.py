@@ -40,7 +40,7 @@ def manager(admin_user, world):
     return verified_client(admin_user)
 
 
-def _planned(case) -> list[datetime.date]:
+def _planned(case) -> list[datetime.date | None]:
     return list(
         MonitoringContact.objects.filter(case=case, outcome="planned")
         .order_by("planned_date")

@@ -9,6 +9,7 @@ may call it.
 from __future__ import annotations
 
 import datetime
+import inspect
 import json
 import re
 import uuid
@@ -640,8 +641,8 @@ def scenario(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), transaction.atomic():
         with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
             # The personas' own fixture functions, so they stay defined in one place.
-            world = personas.world.__wrapped__(db=None)
-            partners = api_personas.partners.__wrapped__(world)
+            world = inspect.unwrap(personas.world)(db=None)
+            partners = inspect.unwrap(api_personas.partners)(world)
             built = build_scenario(world, partners)
         yield built
         transaction.set_rollback(True)
@@ -678,7 +679,7 @@ def test_access(scenario, db, operation, persona, scope):
         body = _body(scenario, path, method, scope) if method in WRITE_METHODS else None
     except Unclassified as exc:
         pytest.fail(f"the access matrix cannot classify {exc}; add it to the rules")
-    headers = {}
+    headers: dict[str, Any] = {}
     if method == "PATCH":
         target.refresh_from_db()
         headers["HTTP_IF_MATCH"] = f'"{target.version}"'
@@ -692,7 +693,7 @@ def test_access(scenario, db, operation, persona, scope):
         **headers,
     )
 
-    raw = b"".join(response.streaming_content) if response.streaming else response.content
+    raw = response.getvalue()
     text = raw.decode()
     assert response.status_code < 500, text
     assert response.status_code == expected, (

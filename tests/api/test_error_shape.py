@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.django_db
 PARTNER_DECLINE = f"/api/v1/partner/referrals/{uuid.uuid4()}/decline/"
 
 
-def _error(response, status: int, code: str) -> dict:
+def _error(response, status: int, code: str) -> dict[str, Any]:
     """The error body of ``response``, after checking it is JSON in the project's shape."""
     assert response.status_code == status, response.content[:300]
     assert response["Content-Type"].startswith("application/json"), response["Content-Type"]

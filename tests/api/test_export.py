@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import types
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -23,7 +25,7 @@ URL = "/api/v1/cases/export.csv"
 BOM = "\ufeff".encode()
 
 # Distinctive identity values: none of them may appear anywhere in an export.
-IDENTITY = {
+IDENTITY: dict[str, Any] = {
     "given_name": "Zubaida",
     "family_name": "Qaraghuli",
     "aliases": "Umm Yahya",
@@ -36,7 +38,7 @@ IDENTITY = {
 
 def body(response) -> bytes:
     assert isinstance(response, StreamingHttpResponse), response
-    return b"".join(response.streaming_content)
+    return response.getvalue()
 
 
 def parse(raw: bytes) -> tuple[list[str], list[dict[str, str]]]:
@@ -330,6 +332,7 @@ def test_the_audit_event_is_committed_before_the_first_row(world, make_case):
     result = case_export_csv(actor=world.alice, params=QueryDict(), chunk_size=10)
     assert AuditEvent.objects.filter(action="cases.export", detail__rows=1).exists()
     next(result.chunks)
+    assert isinstance(result.chunks, types.GeneratorType)
     result.chunks.close()
 
 

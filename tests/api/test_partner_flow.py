@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
+from werkzeug import Request
 
 from cases.api.partner import PartnerReferralSerializer
 from cases.models import AuditEvent, OutboxEvent, OutboxStatus, Stage
@@ -45,7 +46,7 @@ def partner_client(partner) -> APIClient:
     return client
 
 
-def hook_requests(server, path: str) -> list:
+def hook_requests(server, path: str) -> list[Request]:
     return [request for request, _response in server.log if request.path == path]
 
 

@@ -1,6 +1,8 @@
 """Records nested under a case through the API: versions and If-Match, who sees security
 findings, strict bodies, consent before a referral, the approval flow, and partner throttling."""
 
+from typing import Any
+
 import pytest
 from django.core.cache import cache
 
@@ -22,7 +24,7 @@ from ..conftest import FROZEN_NOW
 TODAY = FROZEN_NOW.date().isoformat()
 
 # kind → (body to create, change to PATCH, the field the change sets)
-RECORDS = {
+RECORDS: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
     "screenings": (
         {"assessed_on": TODAY, "risk_level": "low", "clearance_status": "pending"},
         {"clearance_status": "cleared"},

@@ -27,6 +27,7 @@ Every request runs in a savepoint that is rolled back, so each example starts fr
 from __future__ import annotations
 
 import datetime
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any
@@ -169,8 +170,8 @@ def scenario(django_db_setup, django_db_blocker):
     the requests."""
     with django_db_blocker.unblock(), transaction.atomic():
         with override_settings(PASSWORD_HASHERS=FAST_HASHERS), time_machine.travel(FROZEN_NOW):
-            world = personas.world.__wrapped__(db=None)
-            partners = api_personas.partners.__wrapped__(world)
+            world = inspect.unwrap(personas.world)(db=None)
+            partners = inspect.unwrap(api_personas.partners)(world)
             built = build_scenario(world, partners)
             # Whether a referral may share identity fields depends on consent on file: with
             # it, every field the document lists may be shared.
@@ -491,6 +492,7 @@ def test_a_date_of_birth_that_is_not_a_date_is_a_400_naming_it(callers, method):
     if method == "POST":
         path, field = "/api/v1/cases/", "returnee.date_of_birth"
         body = _body(callers, path, method, "in_scope")
+        assert body is not None
         body = {**body, "returnee": {**body["returnee"], "date_of_birth": "6"}}
         kwargs: dict[str, Any] = {}
     else:

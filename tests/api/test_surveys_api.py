@@ -226,6 +226,7 @@ def test_questions_are_those_of_the_callers_programmes_in_the_order_asked(api, w
 
 def test_inactive_questions_are_not_listed(api, world):
     dropped = SurveyQuestion.objects.filter(programme=None).first()
+    assert dropped is not None
     SurveyQuestion.objects.filter(pk=dropped.pk).update(is_active=False)
     codes = [row["code"] for row in api("alice").get(QUESTIONS_URL).json()]
     assert dropped.code not in codes

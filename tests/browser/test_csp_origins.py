@@ -10,8 +10,9 @@ one route: this host's are passed to the live server, any other is refused and r
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -51,7 +52,7 @@ class Watch:
 
 
 @pytest.fixture
-def open_as(browser, live_server) -> Iterator:
+def open_as(browser, live_server) -> Iterator[Callable[..., tuple[Any, Watch]]]:
     """``open_as(user)`` → a page of a new context signed in as ``user`` (or signed out for
     None) on http://reintegration.test:<port>, and its Watch."""
     server = urlsplit(live_server.url)

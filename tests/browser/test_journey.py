@@ -78,7 +78,9 @@ def open_case_through_intake(tab, world) -> str:
 
     tab.click("button[name=nav][value=create]")
     tab.wait_for_url(re.compile(r"/cases/C-[0-9A-Z-]+/"))
-    return re.search(r"/cases/(C-[0-9A-Z-]+)/", tab.url).group(1)
+    found = re.search(r"/cases/(C-[0-9A-Z-]+)/", tab.url)
+    assert found, tab.url
+    return found.group(1)
 
 
 def move(tab, case_number: str, target: str) -> None:

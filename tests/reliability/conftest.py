@@ -251,7 +251,7 @@ class Worker:
             "--without-heartbeat",
         ]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+            self.process = process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
                 command,
                 cwd=REPO,
                 env=self.env,
@@ -261,11 +261,11 @@ class Worker:
             )
         if wait:
             wait_until(
-                lambda: " ready." in self.log() or self.process.poll() is not None,
+                lambda: " ready." in self.log() or process.poll() is not None,
                 timeout=45,
                 what=lambda: f"worker {self.name} ready; its log:\n{self.log()[-3000:]}",
             )
-            assert self.process.poll() is None, f"worker {self.name} exited:\n{self.log()}"
+            assert process.poll() is None, f"worker {self.name} exited:\n{self.log()}"
         return self
 
     def log(self) -> str:

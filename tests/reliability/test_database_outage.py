@@ -196,11 +196,11 @@ class WebServer:
             "--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--timeout", "60",
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+            self.process = process = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
                 command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         wait_until(
-            lambda: self._answers() or self.process.poll() is not None,
+            lambda: self._answers() or process.poll() is not None,
             timeout=90,
             what=lambda: f"gunicorn answering; its log:\n{self.log()[-3000:]}",
         )

@@ -38,6 +38,13 @@ def _record(task_id: str = "t-1", **overrides) -> FailedTask | None:
     return failed_task_record(**values)
 
 
+def _dead_letter(task_id: str = "t-1", **overrides) -> FailedTask:
+    """A dead letter recorded for the first time (``_record`` gives None for a repeat)."""
+    failed = _record(task_id, **overrides)
+    assert failed is not None
+    return failed
+
+
 def _api(world, persona: str) -> APIClient:
     return verified_client(getattr(world, persona), APIClient())
 
@@ -78,7 +85,7 @@ def test_the_same_failure_reported_twice_is_kept_once(world):
 
 
 def test_a_dead_letter_keeps_ids_only_and_a_short_error(db):
-    failed = _record(
+    failed = _dead_letter(
         args=[5, "CASE-7Q2K", "Zubaida Qaraghuli", {"phone": "+9647705550101"}],
         kwargs={"case_number": "CASE-7Q2K", "note": "lives at Alley 7"},
         error=ValueError("x" * 2000 + "\nDETAIL: Key (phone)=(+9647705550101) exists"),
@@ -98,7 +105,7 @@ def test_a_failed_email_task_is_not_emailed_about(world):
 
 
 def test_programme_managers_see_the_dead_letters_and_nobody_else(world):
-    failed = _record()
+    failed = _dead_letter()
     response = _api(world, "mona").get("/api/v1/failed-tasks/")
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     [row] = response.json()["results"]
@@ -111,7 +118,7 @@ def test_programme_managers_see_the_dead_letters_and_nobody_else(world):
 
 def test_open_lists_only_those_not_queued_again(world):
     _record("t-1")
-    FailedTask.objects.filter(task_id=_record("t-2").task_id).update(retried_at=timezone.now())
+    FailedTask.objects.filter(task_id=_dead_letter("t-2").task_id).update(retried_at=timezone.now())
     rows = _api(world, "mona").get("/api/v1/failed-tasks/", {"open": "true"}).json()["results"]
     assert [row["task_id"] for row in rows] == ["t-1"]
 
@@ -119,7 +126,7 @@ def test_open_lists_only_those_not_queued_again(world):
 def test_a_manager_queues_a_dead_letter_again_once(
     world, celery_eager, django_capture_on_commit_callbacks
 ):
-    failed = _record()
+    failed = _dead_letter()
     url = f"/api/v1/failed-tasks/{failed.uuid}/retry/"
     assert _api(world, "alice").post(url).status_code == 404
 
@@ -141,7 +148,7 @@ def test_a_manager_queues_a_dead_letter_again_once(
 
 
 def test_a_retry_while_the_broker_is_down_changes_nothing(world, celery_broker_down):
-    failed = _record()
+    failed = _dead_letter()
     response = _api(world, "mona").post(f"/api/v1/failed-tasks/{failed.uuid}/retry/")
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "broker_unavailable"
@@ -151,13 +158,13 @@ def test_a_retry_while_the_broker_is_down_changes_nothing(world, celery_broker_d
 
 
 def test_a_dead_letter_naming_no_task_of_ours_is_not_queued(world, celery_eager):
-    failed = _record(task_name="celery.chord_unlock")
+    failed = _dead_letter(task_name="celery.chord_unlock")
     response = _api(world, "mona").post(f"/api/v1/failed-tasks/{failed.uuid}/retry/")
     assert response.status_code == 409 and response.json()["error"]["code"] == "unknown_task"
 
 
 def test_the_admin_lists_them_read_only_and_retries_them(world, celery_eager):
-    failed = _record()
+    failed = _dead_letter()
     world.root.is_staff = True
     world.root.save(update_fields=["is_staff"])
     admin = verified_client(world.root)

@@ -1,6 +1,7 @@
 """Opening a case: person, consent and intake in one transaction, or nothing at all."""
 
 import datetime
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -16,7 +17,7 @@ from cases.models import (
 from cases.services.cases import case_assign, case_open
 from cases.services.errors import ActionNotAllowed, StaleVersion
 
-PERSON = {
+PERSON: dict[str, Any] = {
     "given_name": "Maryam",
     "family_name": "al-Hamdani",
     "date_of_birth": datetime.date(1994, 3, 2),
@@ -29,14 +30,17 @@ PERSON = {
     "profession": "medicine",
     "return_pathway": "camp_repatriation",
 }
-INTAKE = {
+INTAKE: dict[str, Any] = {
     "return_date": datetime.date(2026, 10, 1),
     "first_contact_date": datetime.date(2026, 10, 5),
     "intake_date": datetime.date(2026, 10, 6),
     "referral_source": "camp_authority",
     "urgent_needs": ["documents", "shelter"],
 }
-CONSENT = {"legal_basis": "consent", "scope": ["programme_records", "share_with_partners"]}
+CONSENT: dict[str, Any] = {
+    "legal_basis": "consent",
+    "scope": ["programme_records", "share_with_partners"],
+}
 
 
 def _counts():
@@ -99,7 +103,11 @@ def test_audit_event_names_the_fields_but_holds_no_identity_value(world):
     ],
 )
 def test_bad_input_names_the_field_and_writes_nothing(world, section, change, field):
-    data = {"returnee": dict(PERSON), "intake": dict(INTAKE), "consent": dict(CONSENT)}
+    data: dict[str, dict[str, Any]] = {
+        "returnee": dict(PERSON),
+        "intake": dict(INTAKE),
+        "consent": dict(CONSENT),
+    }
     data[section].update(change)
     before = _counts()
     with pytest.raises(ValidationError) as error:

@@ -174,8 +174,9 @@ def test_training_to_monitoring_plans_first_contacts_from_the_risk_level(
     case_transition(actor=world.alice, case=case, to_stage=Stage.MONITORING)
     planned = MonitoringContact.objects.filter(case=case, outcome="planned")
     assert planned.count() == expected
-    dates = sorted(planned.values_list("planned_date", flat=True))
-    assert dates[0] > case.stage_entered_at.date()
+    first = planned.order_by("planned_date").values_list("planned_date", flat=True)[0]
+    assert first is not None
+    assert first > case.stage_entered_at.date()
 
 
 def test_training_to_monitoring_needs_a_risk_level(world, make_case):

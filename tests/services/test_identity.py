@@ -97,6 +97,7 @@ def test_blind_index_finds_the_person_from_a_differently_written_value(world, pe
 def test_blind_index_search_is_scoped_and_audited_without_the_value(world, person):
     assert list(case_find_by_identifier(actor=world.bob, national_id="NIN 4471-2290")) == []
     event = AuditEvent.objects.filter(action="identity.search").last()
+    assert event is not None
     assert event.actor == world.bob
     assert "4471" not in str(event.content())
     assert event.detail == {"matches": []}

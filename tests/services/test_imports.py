@@ -37,7 +37,7 @@ def _cell(value) -> str:
 
 
 # The person, intake and consent of tests/services/test_case_open.py, as one CSV row.
-ROW = {
+ROW: dict[str, str] = {
     **{name: _cell(value) for name, value in PERSON.items()},
     **{name: _cell(value) for name, value in INTAKE.items()},
     "detention_history": "no",

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime
 import io
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -284,7 +286,7 @@ def test_record_updates_refuse_naming_the_field_and_write_nothing(world, make_ca
     contact = contact_create(actor=world.alice, case=case, data={"planned_date": TODAY})
     case.refresh_from_db()
     version, events = case.version, AuditEvent.objects.count()
-    refusals = [
+    refusals: list[tuple[Callable[..., Any], dict[str, Any], dict[str, Any], str, str]] = [
         (intake_update, {}, {"return_date": IN_2099}, "return_date", FUTURE),
         (intake_update, {}, {"notes": "n\x00"}, "notes", NUL),
         (intake_update, {}, {"notes": "n" * ONE_MB}, "notes", at_most(10_000, ONE_MB)),

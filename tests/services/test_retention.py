@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -102,7 +103,7 @@ def closed_days_ago(make_case, days: int, **kwargs) -> Case:
     return case
 
 
-def reveal(case, world) -> dict:
+def reveal(case, world) -> dict[str, Any]:
     with transaction.atomic():
         return identity_reveal(actor=world.mona, case=case, reason="Retention check")
 

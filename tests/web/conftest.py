@@ -3,12 +3,20 @@ would be after a real login."""
 
 from __future__ import annotations
 
+from typing import TypeVar, overload
+
 import pytest
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+ClientT = TypeVar("ClientT", bound=Client)
 
+
+@overload
+def verified_client(user) -> Client: ...
+@overload
+def verified_client(user, client: ClientT) -> ClientT: ...
 def verified_client(user, client: Client | None = None) -> Client:
     """``client`` (a new one by default; an APIClient works too) signed in as ``user`` past
     both login steps (a confirmed TOTP device, verified)."""

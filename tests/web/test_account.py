@@ -25,6 +25,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cases.models import AuditEvent
 from cases.services import accounts
+from cases.services.audit import audit_record
 
 from ..factories import PASSWORD
 from .conftest import verified_client
@@ -283,7 +284,7 @@ def test_regenerating_backup_codes_needs_a_verified_session(client, world):
 # --- lockout --------------------------------------------------------------------------------
 
 
-def _lock_out(username: str) -> list:
+def _lock_out(username: str) -> list[int]:
     client = Client()
     return [password_step(client, username, "not-the-password").status_code for _ in range(3)]
 
@@ -378,7 +379,7 @@ def test_every_sign_in_event_is_audited_without_secrets(client, world):
 
 def test_an_audit_failure_leaves_no_one_signed_in(client, world, monkeypatch):
     device = phone(world.alice)
-    real = accounts.audit_record
+    real = audit_record
 
     def failing(**kwargs):
         if kwargs["action"] in (accounts.LOGIN_SUCCESS, accounts.SECOND_FACTOR_SUCCESS):
@@ -625,7 +626,7 @@ def test_totp_code_is_refused_in_production_and_for_users_without_a_device(world
 def test_seed_demo_gives_demo_users_the_published_key_and_says_how_to_get_a_code(db, client):
     from django.conf import settings
 
-    from cases.management.commands.seed_demo import DEMO_TOTP_KEY_HEX
+    from cases.demo import DEMO_TOTP_KEY_HEX
 
     out = StringIO()
     call_command("seed_demo", cases=1, stdout=out)

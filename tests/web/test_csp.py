@@ -326,7 +326,7 @@ class Crawl:
             self._reference(url, "redirect", "Location", response["Location"], page_policy=None)
             return
         content_type = response.get("Content-Type", "")
-        body = b"".join(response.streaming_content) if response.streaming else response.content
+        body = response.getvalue()
         text = body.decode("utf-8", errors="replace")
         policy = parse_policy(response.get("Content-Security-Policy", ""))
         if content_type.startswith("text/html"):

@@ -74,7 +74,7 @@ def test_withdrawing_consent_is_saved_and_audited(page, case, consent, world):
     consent.refresh_from_db()
     assert consent.withdrawn_at is not None
     assert AuditEvent.objects.count() == events + 1
-    event = AuditEvent.objects.order_by("-id").first()
+    event = AuditEvent.objects.latest("id")
     assert (event.action, event.actor_id) == ("consent.withdraw", world.alice.pk)
 
 
@@ -140,7 +140,7 @@ def test_withdrawing_a_referral_is_saved_audited_and_announced(page, case, refer
         "The person moved to Erbil",
     )
     assert AuditEvent.objects.count() == events + 1
-    assert AuditEvent.objects.order_by("-id").first().action == "referral.withdraw"
+    assert AuditEvent.objects.latest("id").action == "referral.withdraw"
 
 
 def test_a_referral_the_partner_changed_meanwhile_shows_both_versions(page, case, referral):

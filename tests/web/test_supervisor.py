@@ -39,9 +39,16 @@ def svg(html: str, chart_id: str) -> ET.Element:
     return ET.fromstring(match.group(0))  # noqa: S314 - our own page, in a test
 
 
+def table(html: str, table_id: str) -> str:
+    """The table ``table_id`` in a page, as HTML."""
+    match = re.search(rf'<table id="{table_id}">.*?</table>', html, re.S)
+    assert match, f"no table {table_id}"
+    return match.group(0)
+
+
 def bar_values(element: ET.Element) -> list[str]:
     return [
-        rect.get("data-value")
+        rect.attrib["data-value"]
         for rect in element.iter(f"{SVG}rect")
         if "bar" in rect.get("class", "")
     ]
@@ -177,13 +184,13 @@ def test_dashboard_counts_the_caseload_by_stage_in_bars_and_table(page, cases):
     html = response.content.decode()
     chart = svg(html, "chart-caseload")
     assert chart.get("role") == "img"
-    assert chart.find(f"{SVG}title").text == "Open cases by stage"
+    assert chart.findtext(f"{SVG}title") == "Open cases by stage"
     # intake, screening, training, monitoring: C's intake case, A's two
     assert bar_values(chart) == ["1", "0", "1", "1"]
     assert response.context["by_stage"][Stage.INTAKE] == 1
-    table = re.search(r'<table id="chart-caseload-table">.*?</table>', html, re.S).group(0)
-    assert re.search(r"Intake</th><td class=\"num\">1</td>", table)
-    assert re.search(r"Post-release monitoring</th><td class=\"num\">1</td>", table)
+    caseload = table(html, "chart-caseload-table")
+    assert re.search(r"Intake</th><td class=\"num\">1</td>", caseload)
+    assert re.search(r"Post-release monitoring</th><td class=\"num\">1</td>", caseload)
     assert '<span class="big" id="open-total">3</span>' in html
 
 
@@ -199,10 +206,10 @@ def test_mona_counts_team_b_too_and_the_team_parameter_narrows(page, cases, worl
 def test_dashboard_lists_overdue_contacts_and_their_cases(page, cases):
     html = page("carol").get(reverse("web:dashboard")).content.decode()
     assert '<span class="big" id="overdue-total">2</span>' in html
-    listing = re.search(r'<table id="overdue-cases">.*?</table>', html, re.S)
-    assert cases.a_monitoring.case_number in listing.group(0)
-    assert cases.a_training.case_number not in listing.group(0)
-    assert reverse("web:case-detail", args=[cases.a_monitoring.pk]) in listing.group(0)
+    listing = table(html, "overdue-cases")
+    assert cases.a_monitoring.case_number in listing
+    assert cases.a_training.case_number not in listing
+    assert reverse("web:case-detail", args=[cases.a_monitoring.pk]) in listing
 
 
 def test_dashboard_counts_waiting_approvals_and_links_the_queue(page, cases):
@@ -238,13 +245,13 @@ def test_dashboard_draws_the_competition_summary_per_stage(page, cases):
     for chart_id in ("chart-speed", "chart-pillars", "chart-exposure"):
         element = svg(html, chart_id)
         assert element.get("role") == "img"
-        assert element.find(f"{SVG}title").text
+        assert element.findtext(f"{SVG}title")
         assert f'<table id="{chart_id}-table">' in html
 
 
 def test_dashboard_lists_the_cases_to_look_at_first_with_the_reasons(page, cases):
     html = page("carol").get(reverse("web:dashboard")).content.decode()
-    listing = re.search(r'<table id="attention-list">.*?</table>', html, re.S).group(0)
+    listing = table(html, "attention-list")
     assert reverse("web:case-detail", args=[cases.c_intake.pk]) in listing
     assert "Intake came 11 days after return" in listing
     assert "2 planned contacts missed or overdue." in listing
@@ -299,7 +306,7 @@ def test_trend_days_over_benchmark_weighs_teams_by_cases(page, world):
     response = page("carol").get(reverse("web:dashboard"))
     chart = svg(response.content.decode(), "chart-trend-speed")
     intake = [
-        c.get("data-value") for c in chart.iter(f"{SVG}circle") if "series-0" in c.get("class")
+        c.get("data-value") for c in chart.iter(f"{SVG}circle") if "series-0" in c.attrib["class"]
     ]
     assert intake == ["1.2"]  # (3 * 3 + 1 * -4) / 4
 
@@ -330,12 +337,12 @@ def test_in_arabic_the_bars_grow_from_the_right(page, cases):
     start = WIDTH - PAD - LABEL_WIDTH - 8
     for rect in chart.iter(f"{SVG}rect"):
         if "bar" in rect.get("class", ""):
-            assert float(rect.get("x")) + float(rect.get("width")) == pytest.approx(start)
+            assert float(rect.attrib["x"]) + float(rect.attrib["width"]) == pytest.approx(start)
     english = svg(page("carol").get(reverse("web:dashboard")).content.decode(), "chart-caseload")
     assert english.get("direction") == "ltr"
     for rect in english.iter(f"{SVG}rect"):
         if "bar" in rect.get("class", ""):
-            assert float(rect.get("x")) == pytest.approx(PAD + LABEL_WIDTH + 8)
+            assert float(rect.attrib["x"]) == pytest.approx(PAD + LABEL_WIDTH + 8)
 
 
 def test_the_dashboard_stays_small(page, cases, world):

@@ -327,11 +327,13 @@ def test_workload_lists_a_caseworkers_cases_with_reassign_forms(page, world, dor
     response = page("carol").get(reverse("web:workload"), {"caseworker": "alice"})
     html = response.content.decode()
     assert reverse("web:reassign", args=[mine.pk]) in html
-    form = re.search(
+    found = re.search(
         rf'<form method="post" action="{reverse("web:reassign", args=[mine.pk])}".*?</form>',
         html,
         re.S,
-    ).group(0)
+    )
+    assert found
+    form = found.group(0)
     assert '<option value="dora">dora</option>' in form
     assert f'<label for="caseworker-{mine.pk}"' in form
     assert f'name="version" value="{mine.version}"' in form

@@ -31,8 +31,8 @@ def test_a_chart_is_an_image_with_a_title_a_description_and_a_table():
     element = parse(chart)
     assert element.get("role") == "img"
     assert element.get("aria-labelledby") == "c-title c-desc"
-    assert element.find(f"{SVG}title").text == "Cases"
-    assert element.find(f"{SVG}desc").text == "Intake: 3; Screening: 1"
+    assert element.findtext(f"{SVG}title") == "Cases"
+    assert element.findtext(f"{SVG}desc") == "Intake: 3; Screening: 1"
     assert chart.columns == ["", "n"]
     assert chart.rows == [["Intake", "3"], ["Screening", "1"]]
 
@@ -43,7 +43,7 @@ def test_bar_lengths_are_proportional_to_the_values():
             chart_id="c", title="t", bars=[("a", 10), ("b", 5), ("c", 0)], value_name="n"
         )
     )
-    widths = [float(r.get("width")) for r in bars(element)]
+    widths = [float(r.attrib["width"]) for r in bars(element)]
     assert [r.get("data-value") for r in bars(element)] == ["10", "5", "0"]
     assert widths[0] == pytest.approx(2 * widths[1])
     assert widths[2] == 0
@@ -60,7 +60,7 @@ def test_labels_and_titles_are_escaped():
     assert "<script>" not in text and "<b>" not in text
     assert "&lt;script&gt;" in text and "&lt;b&gt;&amp;" in text
     element = parse(chart)  # still well-formed XML
-    assert element.find(f"{SVG}title").text == '<script>alert("x")</script>'
+    assert element.findtext(f"{SVG}title") == '<script>alert("x")</script>'
 
 
 def test_in_rtl_bars_start_at_the_right_and_text_anchors_stay_logical():
@@ -72,13 +72,15 @@ def test_in_rtl_bars_start_at_the_right_and_text_anchors_stay_logical():
     )
     (left,), (right,) = bars(ltr), bars(rtl)
     assert ltr.get("direction") == "ltr" and rtl.get("direction") == "rtl"
-    assert float(left.get("x")) == pytest.approx(BAR_START)
-    assert float(right.get("x")) + float(right.get("width")) == pytest.approx(WIDTH - BAR_START)
-    assert float(right.get("width")) == pytest.approx(float(left.get("width")))
+    assert float(left.attrib["x"]) == pytest.approx(BAR_START)
+    assert float(right.attrib["x"]) + float(right.attrib["width"]) == pytest.approx(
+        WIDTH - BAR_START
+    )
+    assert float(right.attrib["width"]) == pytest.approx(float(left.attrib["width"]))
     label_ltr = next(t for t in ltr.iter(f"{SVG}text") if t.get("class") == "label")
     label_rtl = next(t for t in rtl.iter(f"{SVG}text") if t.get("class") == "label")
-    assert float(label_ltr.get("x")) == PAD
-    assert float(label_rtl.get("x")) == WIDTH - PAD
+    assert float(label_ltr.attrib["x"]) == PAD
+    assert float(label_rtl.attrib["x"]) == WIDTH - PAD
     assert label_ltr.get("text-anchor") == label_rtl.get("text-anchor") == "start"
 
 
@@ -104,7 +106,7 @@ def test_in_rtl_time_runs_from_right_to_left():
     rtl = parse(
         charts.line_chart(chart_id="l", title="t", days=days, series=[("s", [1, 2])], rtl=True)
     )
-    first, last = (float(c.get("cx")) for c in rtl.iter(f"{SVG}circle"))
+    first, last = (float(c.attrib["cx"]) for c in rtl.iter(f"{SVG}circle"))
     assert first > last
 
 
@@ -120,7 +122,7 @@ def test_grouped_bars_write_missing_values_instead_of_drawing_them():
     assert [r.get("data-value") for r in bars(element)] == ["11", "7", "30"]
     assert "no data" in str(chart.svg)
     assert chart.rows == [["Intake", "11", "7"], ["Screening", "\u2013", "30"]]
-    widths = {r.get("data-value"): float(r.get("width")) for r in bars(element)}
+    widths = {r.get("data-value"): float(r.attrib["width"]) for r in bars(element)}
     assert widths["30"] == pytest.approx(widths["7"] * 30 / 7, abs=0.5)
 
 
@@ -129,7 +131,7 @@ def test_the_heat_map_shades_by_share_and_writes_percentages():
         chart_id="h", title="t", rows=[("Intake", [0.0, 0.5, 1.0])], columns=["a", "b", "c"]
     )
     cells = [r for r in parse(chart).iter(f"{SVG}rect") if r.get("class") == "cell"]
-    opacities = [float(r.get("fill-opacity")) for r in cells]
+    opacities = [float(r.attrib["fill-opacity"]) for r in cells]
     assert opacities[0] < opacities[1] < opacities[2]
     assert chart.rows == [["Intake", "0%", "50%", "100%"]]
 

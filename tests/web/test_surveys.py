@@ -396,6 +396,7 @@ def test_a_manager_who_is_not_superuser_cannot_change_the_shared_questions(world
     manager.user_permissions.set(Permission.objects.filter(codename__endswith="surveyquestion"))
     client = verified_client(manager)
     shared = SurveyQuestion.objects.filter(programme=None).first()
+    assert shared is not None
     url = reverse("admin:cases_surveyquestion_change", args=[shared.pk])
     response = client.post(url, _admin_form(world, programme="", code=shared.code))
     assert response.status_code == 403
