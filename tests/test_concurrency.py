@@ -6,7 +6,7 @@ import threading
 import pytest
 from django.db import connection, connections, transaction
 
-from cases.models import AuditEvent, Case, Stage, StageTransition
+from cases.models import AuditAction, AuditEvent, Case, Stage, StageTransition
 from cases.services.audit import audit_record, audit_verify
 from cases.services.errors import StaleVersion
 from cases.services.workflow import case_transition
@@ -72,7 +72,12 @@ def test_concurrent_appends_keep_a_single_verifiable_chain(transactional_db):
         def work():
             for i in range(15):
                 with transaction.atomic():
-                    audit_record(actor=None, action="probe", object_type="x", object_id=f"{n}-{i}")
+                    audit_record(
+                        actor=None,
+                        action=AuditAction.DEMO_SEED,
+                        object_type="x",
+                        object_id=f"{n}-{i}",
+                    )
 
         return work
 

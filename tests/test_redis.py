@@ -6,6 +6,8 @@ import uuid
 import pytest
 from django.db import transaction
 
+from cases.models import AuditAction
+
 needs_redis = pytest.mark.skipif(
     not os.environ.get("REDIS_URL"), reason="set REDIS_URL to run against a real Redis server"
 )
@@ -38,7 +40,9 @@ def test_a_task_goes_through_redis_to_a_real_worker(transactional_db):
     assert app.conf.broker_url.startswith("redis://")
     for n in range(3):
         with transaction.atomic():
-            audit_record(actor=None, action="probe", object_type="x", object_id=str(n))
+            audit_record(
+                actor=None, action=AuditAction.DEMO_SEED, object_type="x", object_id=str(n)
+            )
     # Other tests queue tasks (emails, flagging) on this Redis with no worker to run them;
     # this worker must run only the task below.
     app.control.purge()

@@ -6,6 +6,7 @@ import pytest
 from django.http import Http404
 
 from cases import selectors
+from cases.models import AuditAction
 
 
 @pytest.fixture
@@ -85,7 +86,9 @@ def test_only_auditors_read_the_audit_log(world, cases):
     from cases.services.audit import audit_record
 
     with transaction.atomic():
-        audit_record(actor=world.alice, action="test.event", object_type="x", object_id="1")
+        audit_record(
+            actor=world.alice, action=AuditAction.DEMO_SEED, object_type="x", object_id="1"
+        )
     assert selectors.audit_event_list(user=world.audrey).count() == AuditEvent.objects.count()
     for persona in ("alice", "carol", "mona", "root"):
         assert not selectors.audit_event_list(user=getattr(world, persona)).exists()

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from cases.models import AuditAction
 from cases.services.audit import audit_record
 
 from .base import AuditedAdmin
@@ -34,7 +35,7 @@ class AuditedUserAdmin(AuditedAdmin, UserAdmin):
             if request.method == "POST" and response.status_code == 302:
                 audit_record(
                     actor=request.user,
-                    action="user.password_change",
+                    action=AuditAction.USER_PASSWORD_CHANGE,
                     object_type="user",
                     object_id=id,
                     fields=["password"],

@@ -27,7 +27,7 @@ from cases.demo.organisation import (
     team_weights,
 )
 from cases.demo.reference import RISK_LEVELS
-from cases.models import Case, Returnee
+from cases.models import AuditAction, Case, Returnee
 from cases.services.audit import audit_record
 from cases.services.monitoring import cadence_for
 
@@ -139,7 +139,7 @@ def seed(
     with transaction.atomic():
         audit_record(
             actor=None,
-            action="demo.seed",
+            action=AuditAction.DEMO_SEED,
             object_type="programme",
             object_id=str(programme.uuid),
             detail={

@@ -8,7 +8,7 @@ from .approvals import (
     PlanStatus,
     ReintegrationPlan,
 )
-from .audit import AppendOnlyError, AuditEvent
+from .audit import AppendOnlyError, AuditAction, AuditEvent
 from .cases import STAGE_ORDER, Case, Outcome, RiskLevel, Stage, StageTransition
 from .competition import (
     COMPETES_WITH,
@@ -110,6 +110,7 @@ __all__ = [
     "Approval",
     "ApprovalKind",
     "ApprovalStatus",
+    "AuditAction",
     "AuditEvent",
     "Benchmark",
     "Case",

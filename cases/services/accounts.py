@@ -26,6 +26,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cases.middleware import _SESSION_STARTED
+from cases.models import AuditAction
 from cases.selectors import Actor
 
 from .audit import audit_record
@@ -33,15 +34,15 @@ from .errors import DomainError
 
 log = logging.getLogger(__name__)
 
-LOGIN_SUCCESS = "login.success"
-LOGIN_FAILURE = "login.failure"
-LOGIN_LOCKOUT = "login.lockout"
-LOGOUT = "login.logout"
-SECOND_FACTOR_SUCCESS = "login.second_factor_success"
-SECOND_FACTOR_FAILURE = "login.second_factor_failure"
-DEVICE_ENROL = "otp.device_enrol"
-BACKUP_CODES_REGENERATE = "otp.backup_codes_regenerate"
-SESSIONS_END = "user.sessions_end"
+LOGIN_SUCCESS = AuditAction.LOGIN_SUCCESS
+LOGIN_FAILURE = AuditAction.LOGIN_FAILURE
+LOGIN_LOCKOUT = AuditAction.LOGIN_LOCKOUT
+LOGOUT = AuditAction.LOGIN_LOGOUT
+SECOND_FACTOR_SUCCESS = AuditAction.LOGIN_SECOND_FACTOR_SUCCESS
+SECOND_FACTOR_FAILURE = AuditAction.LOGIN_SECOND_FACTOR_FAILURE
+DEVICE_ENROL = AuditAction.OTP_DEVICE_ENROL
+BACKUP_CODES_REGENERATE = AuditAction.OTP_BACKUP_CODES_REGENERATE
+SESSIONS_END = AuditAction.USER_SESSIONS_END
 
 BACKUP_CODE_COUNT = 10
 TOTP_DEVICE_NAME = "Authenticator app"

@@ -14,6 +14,7 @@ from cases.models import (
     Approval,
     ApprovalKind,
     ApprovalStatus,
+    AuditAction,
     Case,
     Outcome,
     Pillar,
@@ -82,7 +83,7 @@ def approval_request(
         plan.save(update_fields=["status"])
     audit_record(
         actor=actor,
-        action="approval.request",
+        action=AuditAction.APPROVAL_REQUEST,
         object_type="approval",
         object_id=str(approval.uuid),
         case_number=case.case_number,
@@ -123,7 +124,7 @@ def approval_decide(
     case.save(update_fields=["version", "updated_at"])
     audit_record(
         actor=actor,
-        action="approval.approve" if approve else "approval.reject",
+        action=AuditAction.APPROVAL_APPROVE if approve else AuditAction.APPROVAL_REJECT,
         object_type="approval",
         object_id=str(approval.uuid),
         case_number=case.case_number,
@@ -165,7 +166,7 @@ def plan_create(*, actor: Actor, case: Case, goals: list[dict[str, Any]]) -> Rei
     case.save(update_fields=["version", "updated_at"])
     audit_record(
         actor=actor,
-        action="plan.create",
+        action=AuditAction.PLAN_CREATE,
         object_type="reintegrationplan",
         object_id=str(plan.uuid),
         case_number=case.case_number,

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from cases import context
-from cases.models import AuditEvent
+from cases.models import AuditAction, AuditEvent
 from cases.services.audit_chain import (
     CHECKPOINT_MARKER,
     Checkpoint,
@@ -59,7 +59,7 @@ def actor_label(actor: AbstractBaseUser | AnonymousUser | None) -> str:
 def audit_record(
     *,
     actor: AbstractBaseUser | AnonymousUser | None,
-    action: str,
+    action: AuditAction,
     object_type: str,
     object_id: str,
     case_number: str = "",
@@ -71,6 +71,7 @@ def audit_record(
     change and its audit row commit or roll back together."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must be called inside a transaction.")
+    action = AuditAction(action)  # an action outside the catalogue is a programming error
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_ID])

@@ -14,6 +14,7 @@ from django.utils import timezone
 from cases import crypto, selectors, validators
 from cases.models import (
     IDENTITY_FIELDS,
+    AuditAction,
     Case,
     IntakeRecord,
     Membership,
@@ -282,7 +283,7 @@ def case_open(
     set_fields = [name for name in RETURNEE_INPUT_FIELDS if name in returnee]
     audit_record(
         actor=actor,
-        action="case.open",
+        action=AuditAction.CASE_OPEN,
         object_type="case",
         object_id=case.case_number,
         case_number=case.case_number,
@@ -325,7 +326,7 @@ def case_assign(
     case.save(update_fields=["caseworker", "version", "updated_at"])
     audit_record(
         actor=actor,
-        action="case.assign",
+        action=AuditAction.CASE_ASSIGN,
         object_type="case",
         object_id=case.case_number,
         case_number=case.case_number,

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from cases.competition import SummaryTally, team_tallies
 from cases.models import (
+    AuditAction,
     Benchmark,
     Case,
     CompetitionSnapshot,
@@ -73,7 +74,7 @@ def competition_snapshot_take(
     )
     audit_record(
         actor=actor,
-        action="competition.snapshot",
+        action=AuditAction.COMPETITION_SNAPSHOT,
         object_type="CompetitionSnapshot",
         object_id=today.isoformat(),
         detail={
@@ -104,7 +105,7 @@ def _require_manager(actor: Actor, row: Benchmark | ThreatContext | TargetProfil
         raise ActionNotAllowed("Only the programme's managers maintain its reference data.")
 
 
-def _audit_reference(actor: Actor, row: Any, action: str, fields: list[str]) -> None:
+def _audit_reference(actor: Actor, row: Any, action: AuditAction, fields: list[str]) -> None:
     audit_record(
         actor=actor,
         action=action,
@@ -142,7 +143,7 @@ def benchmark_create(
     benchmark = Benchmark(programme=programme, created_by=actor, **data)
     validated(benchmark)
     benchmark.save(force_insert=True)
-    _audit_reference(actor, benchmark, "benchmark.create", sorted(data))
+    _audit_reference(actor, benchmark, AuditAction.BENCHMARK_CREATE, sorted(data))
     return benchmark
 
 
@@ -163,7 +164,7 @@ def benchmark_revise(*, actor: Actor, benchmark: Benchmark, data: dict[str, Any]
     carried["competing_stage"] = benchmark.competing_stage
     benchmark.valid_to = valid_from
     benchmark.save(update_fields=["valid_to"])
-    _audit_reference(actor, benchmark, "benchmark.close", ["valid_to"])
+    _audit_reference(actor, benchmark, AuditAction.BENCHMARK_CLOSE, ["valid_to"])
     return benchmark_create(actor=actor, programme=benchmark.programme, data=carried)
 
 
@@ -188,7 +189,7 @@ def threat_context_create(
     if threat.ends_on is not None and threat.ends_on < threat.starts_on:
         raise ValidationError({"ends_on": "It cannot end before it starts."})
     threat.save(force_insert=True)
-    _audit_reference(actor, threat, "threat_context.create", sorted(data))
+    _audit_reference(actor, threat, AuditAction.THREAT_CONTEXT_CREATE, sorted(data))
     # Issue #6: re-plan the cases in its districts; flag them once this commits.
     threat_context_changed(threat=threat, actor=actor)
     return threat
@@ -204,7 +205,7 @@ def threat_context_end(
         raise ValidationError({"ends_on": "It cannot end before it starts."})
     threat.ends_on = ends_on
     threat.save(update_fields=["ends_on"])
-    _audit_reference(actor, threat, "threat_context.end", ["ends_on"])
+    _audit_reference(actor, threat, AuditAction.THREAT_CONTEXT_END, ["ends_on"])
     # Issue #6: re-plan the cases in its districts; clear their flags once this commits.
     threat_context_changed(threat=threat, actor=actor)
     return threat
@@ -227,7 +228,7 @@ def target_profile_create(
     profile = TargetProfile(programme=programme, **data)
     validated(profile)
     profile.save(force_insert=True)
-    _audit_reference(actor, profile, "target_profile.create", sorted(data))
+    _audit_reference(actor, profile, AuditAction.TARGET_PROFILE_CREATE, sorted(data))
     return profile
 
 
@@ -238,5 +239,5 @@ def target_profile_deactivate(*, actor: Actor, profile: TargetProfile) -> Target
     if profile.is_active:
         profile.is_active = False
         profile.save(update_fields=["is_active"])
-        _audit_reference(actor, profile, "target_profile.deactivate", ["is_active"])
+        _audit_reference(actor, profile, AuditAction.TARGET_PROFILE_DEACTIVATE, ["is_active"])
     return profile

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import models, transaction
 
+from cases.models import AuditAction
 from cases.selectors import Actor
 
 from .audit import audit_record
@@ -20,7 +21,7 @@ def config_save(*, actor: Actor, instance: models.Model, changed_fields: list[st
     instance.save()
     audit_record(
         actor=actor,
-        action=f"{instance._meta.model_name}.{'create' if adding else 'update'}",
+        action=AuditAction(f"{instance._meta.model_name}.{'create' if adding else 'update'}"),
         object_type=instance._meta.model_name or "",
         object_id=_object_id(instance),
         fields=changed_fields,
@@ -33,7 +34,7 @@ def config_delete(*, actor: Actor, instance: models.Model) -> None:
     instance.delete()
     audit_record(
         actor=actor,
-        action=f"{instance._meta.model_name}.delete",
+        action=AuditAction(f"{instance._meta.model_name}.delete"),
         object_type=instance._meta.model_name or "",
         object_id=object_id,
     )

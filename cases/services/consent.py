@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from cases.models import Case, ConsentRecord, ConsentScope, LegalBasis, Returnee
+from cases.models import AuditAction, Case, ConsentRecord, ConsentScope, LegalBasis, Returnee
 from cases.selectors import Actor
 
 from .audit import audit_record
@@ -71,7 +71,7 @@ def consent_create(
     record.save(force_insert=True)
     audit_record(
         actor=actor,
-        action="consent.create",
+        action=AuditAction.CONSENT_CREATE,
         object_type="consent",
         object_id=str(record.uuid),
         case_number=case.case_number,
@@ -94,7 +94,7 @@ def consent_withdraw(
     consent.save(update_fields=["withdrawn_at"])
     audit_record(
         actor=actor,
-        action="consent.withdraw",
+        action=AuditAction.CONSENT_WITHDRAW,
         object_type="consent",
         object_id=str(consent.uuid),
         case_number=case.case_number,

@@ -19,13 +19,13 @@ from django.utils import timezone
 
 from cases import selectors
 from cases.filters import CaseFilterSet
-from cases.models import Case, ContactOutcome, MonitoringContact
+from cases.models import AuditAction, Case, ContactOutcome, MonitoringContact
 from cases.models.querysets import overdue_condition
 from cases.selectors import Actor
 
 from .audit import audit_record
 
-EXPORT_ACTION = "cases.export"
+EXPORT_ACTION = AuditAction.CASE_EXPORT
 DEFAULT_CHUNK_SIZE = 2000
 
 # Read straight from the case row and its single-valued relations, in this order, each with

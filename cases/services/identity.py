@@ -10,7 +10,7 @@ from django.db import models, transaction
 from django.db.models import QuerySet
 
 from cases import crypto, selectors
-from cases.models import IDENTITY_FIELDS, Case, Returnee, ScreeningAssessment
+from cases.models import IDENTITY_FIELDS, AuditAction, Case, Returnee, ScreeningAssessment
 from cases.selectors import CASE_ROLES, Actor
 
 from .audit import audit_record
@@ -36,7 +36,7 @@ def identity_reveal(*, actor: Actor, case: Case, reason: str) -> dict[str, Any]:
     person = Returnee.objects.get(pk=case.returnee_id)
     audit_record(
         actor=actor,
-        action="identity.reveal",
+        action=AuditAction.IDENTITY_REVEAL,
         object_type="returnee",
         object_id=person.person_number,
         case_number=case.case_number,
@@ -79,7 +79,7 @@ def returnee_update(
     bump_case_version(case)
     audit_record(
         actor=actor,
-        action="returnee.update",
+        action=AuditAction.RETURNEE_UPDATE,
         object_type="returnee",
         object_id=person.person_number,
         case_number=case.case_number,
@@ -107,7 +107,7 @@ def case_find_by_identifier(
     numbers = list(matches.values_list("case_number", flat=True))
     audit_record(
         actor=actor,
-        action="identity.search",
+        action=AuditAction.IDENTITY_SEARCH,
         object_type="returnee",
         object_id=kind,
         fields=[kind],
@@ -152,7 +152,7 @@ def identity_reencrypt(*, actor: Actor | None = None, batch_size: int = 1000) ->
     with transaction.atomic():
         audit_record(
             actor=actor,
-            action="identity.reencrypt",
+            action=AuditAction.IDENTITY_REENCRYPT,
             object_type="encryption_keys",
             object_id="field_encryption",
             detail={"records": total, "key_count": len(settings.FIELD_ENCRYPTION_KEYS)},

@@ -53,7 +53,16 @@ from django.utils import timezone
 from cases import crypto, selectors, validators
 from cases.bulkload import BulkLoader, Row
 from cases.fields import EncryptedTextField
-from cases.models import Case, ConsentRecord, IntakeRecord, Membership, Returnee, Role, Team
+from cases.models import (
+    AuditAction,
+    Case,
+    ConsentRecord,
+    IntakeRecord,
+    Membership,
+    Returnee,
+    Role,
+    Team,
+)
 from cases.models.people import random_references
 from cases.selectors import Actor
 
@@ -560,7 +569,7 @@ def _refuse_registered(*, actor: Actor, seen: dict[str, int], check: _Check) -> 
     with transaction.atomic():
         audit_record(
             actor=actor,
-            action="identity.search",
+            action=AuditAction.IDENTITY_SEARCH,
             object_type="returnee",
             object_id="national_id",
             fields=["national_id"],
@@ -686,7 +695,7 @@ def _write(*, actor: Actor, team: Team, people: list[_Person], fields: list[str]
     # One event for the file, as BulkLoader's callers audit a load (see the module docstring).
     audit_record(
         actor=actor,
-        action="case.import",
+        action=AuditAction.CASE_IMPORT,
         object_type="team",
         object_id=team_uuid,
         fields=fields,

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from cases.models import AccessKey, AccessKeyKind, PartnerOrganisation
+from cases.models import AccessKey, AccessKeyKind, AuditAction, PartnerOrganisation
 from cases.selectors import Actor
 
 from .audit import audit_record
@@ -62,7 +62,7 @@ def _issue(
     )
     audit_record(
         actor=actor,
-        action="access_key.issue",
+        action=AuditAction.ACCESS_KEY_ISSUE,
         object_type="access_key",
         object_id=str(key.uuid),
         fields=["kind", "name", "expires_at"],
@@ -110,7 +110,7 @@ def access_key_revoke(*, actor: Actor | None, key: AccessKey) -> AccessKey:
         key.save(update_fields=["revoked_at"])
         audit_record(
             actor=actor,
-            action="access_key.revoke",
+            action=AuditAction.ACCESS_KEY_REVOKE,
             object_type="access_key",
             object_id=str(key.uuid),
             fields=["revoked_at"],

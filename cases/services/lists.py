@@ -15,7 +15,7 @@ from django.http import QueryDict
 from django.utils.translation import gettext as _
 
 from cases.filters import CaseFilterSet
-from cases.models import Case, WorkingList
+from cases.models import AuditAction, Case, WorkingList
 from cases.selectors import Actor
 
 from .audit import audit_record
@@ -78,7 +78,7 @@ def working_list_create(*, actor: Actor, name: str, query: str | QueryDict) -> W
         ) from None
     audit_record(
         actor=actor,
-        action="working_list.create",
+        action=AuditAction.WORKING_LIST_CREATE,
         object_type="working_list",
         object_id=str(working_list.uuid),
         fields=["name", "query"],
@@ -95,7 +95,7 @@ def working_list_delete(*, actor: Actor, working_list: WorkingList) -> None:
         raise ValidationError({"working_list": _("No such working list.")})
     audit_record(
         actor=actor,
-        action="working_list.delete",
+        action=AuditAction.WORKING_LIST_DELETE,
         object_type="working_list",
         object_id=str(locked.uuid),
         fields=["name", "query"],

@@ -11,6 +11,7 @@ from django.db import models, transaction
 
 from cases.models import (
     ApprovalStatus,
+    AuditAction,
     Case,
     ContactOutcome,
     Incident,
@@ -85,7 +86,7 @@ def _create(
     actor: Actor,
     case: Case,
     instance: M,
-    action: str,
+    action: AuditAction,
     fields: list[str],
     before_audit: Callable[[], object] | None = None,
 ) -> M:
@@ -117,7 +118,7 @@ def _update(
     changes: dict[str, Any],
     allowed: tuple[str, ...],
     expected_version: int | None,
-    action: str,
+    action: AuditAction,
     before_audit: Callable[[], object] | None = None,
 ) -> M:
     check_version(instance, expected_version)
@@ -167,7 +168,7 @@ def intake_update(
         changes=changes,
         allowed=INTAKE_FIELDS,
         expected_version=expected_version,
-        action="intake.update",
+        action=AuditAction.INTAKE_UPDATE,
     )
 
 
@@ -203,7 +204,7 @@ def screening_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> Scree
         actor=actor,
         case=case,
         instance=assessment,
-        action="screening.create",
+        action=AuditAction.SCREENING_CREATE,
         fields=sorted(data),
     )
     _set_case_risk(case, assessment.risk_level, actor=actor)
@@ -237,7 +238,7 @@ def screening_update(
         changes=changes,
         allowed=SCREENING_FIELDS,
         expected_version=expected_version,
-        action="screening.update",
+        action=AuditAction.SCREENING_UPDATE,
     )
     _set_case_risk(case, assessment.risk_level, actor=actor)
     return assessment
@@ -265,7 +266,7 @@ def enrolment_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> Train
         actor=actor,
         case=case,
         instance=TrainingEnrolment(case=case, **data),
-        action="enrolment.create",
+        action=AuditAction.ENROLMENT_CREATE,
         fields=sorted(data),
     )
 
@@ -288,7 +289,7 @@ def enrolment_update(
         changes=only_fields(changes, ENROLMENT_FIELDS),
         allowed=ENROLMENT_FIELDS,
         expected_version=expected_version,
-        action="enrolment.update",
+        action=AuditAction.ENROLMENT_UPDATE,
     )
 
 
@@ -302,7 +303,7 @@ def support_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> Support
         actor=actor,
         case=case,
         instance=SupportProvision(case=case, recorded_by=actor, **data),
-        action="support.create",
+        action=AuditAction.SUPPORT_CREATE,
         fields=sorted(data),
     )
 
@@ -316,7 +317,7 @@ def contact_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> Monitor
         actor=actor,
         case=case,
         instance=MonitoringContact(case=case, recorded_by=actor, **data),
-        action="contact.create",
+        action=AuditAction.CONTACT_CREATE,
         fields=sorted(data),
         before_audit=lambda: _replan_contacts(case, actor=actor, reason="contact"),
     )
@@ -349,7 +350,7 @@ def contact_update(
         changes=changes,
         allowed=(*CONTACT_FIELDS, "recorded_by"),
         expected_version=expected_version,
-        action="contact.update",
+        action=AuditAction.CONTACT_UPDATE,
         before_audit=lambda: _replan_contacts(case, actor=actor, reason="contact"),
     )
     return contact
@@ -365,7 +366,7 @@ def incident_create(*, actor: Actor, case: Case, data: dict[str, Any]) -> Incide
         actor=actor,
         case=case,
         instance=Incident(case=case, recorded_by=actor, **data),
-        action="incident.create",
+        action=AuditAction.INCIDENT_CREATE,
         fields=sorted(data),
     )
     notify_incident_recorded(actor=actor, case=case, incident=incident)

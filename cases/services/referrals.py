@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from cases.models import (
     IDENTITY_SHARED_FIELDS,
+    AuditAction,
     Case,
     ConsentScope,
     EnrolmentStatus,
@@ -64,7 +65,7 @@ def _announce(referral: Referral, topic: str) -> None:
 
 def _audit(
     referral: Referral,
-    action: str,
+    action: AuditAction,
     *,
     actor: Actor | None = None,
     partner: PartnerOrganisation | None = None,
@@ -134,7 +135,7 @@ def referral_create(
     )
     _audit(
         referral,
-        "referral.create",
+        AuditAction.REFERRAL_CREATE,
         actor=actor,
         fields=["service", "shared_fields"],
         detail={"partner": str(partner.uuid), "shared_fields": fields},
@@ -167,7 +168,7 @@ def referral_withdraw(
     referral.closed_at = timezone.now()
     referral.version += 1
     referral.save(update_fields=["status", "outcome", "closed_at", "version", "updated_at"])
-    _audit(referral, "referral.withdraw", actor=actor, fields=["status", "outcome"])
+    _audit(referral, AuditAction.REFERRAL_WITHDRAW, actor=actor, fields=["status", "outcome"])
     _announce(referral, "referral.withdrawn")
     return referral
 
@@ -191,7 +192,7 @@ def _partner_change(
 
 
 def _save_partner_change(
-    referral: Referral, partner: PartnerOrganisation, action: str, fields: list[str]
+    referral: Referral, partner: PartnerOrganisation, action: AuditAction, fields: list[str]
 ) -> Referral:
     referral.version += 1
     referral.save(update_fields=[*fields, "version", "updated_at"])
@@ -207,7 +208,9 @@ def referral_accept(
     referral = _partner_change(partner, referral, expected_version, (ReferralStatus.OFFERED,))
     referral.status = ReferralStatus.ACCEPTED
     referral.responded_at = timezone.now()
-    return _save_partner_change(referral, partner, "referral.accept", ["status", "responded_at"])
+    return _save_partner_change(
+        referral, partner, AuditAction.REFERRAL_ACCEPT, ["status", "responded_at"]
+    )
 
 
 @transaction.atomic
@@ -225,7 +228,10 @@ def referral_decline(
     referral.decline_reason = reason
     referral.responded_at = timezone.now()
     return _save_partner_change(
-        referral, partner, "referral.decline", ["status", "decline_reason", "responded_at"]
+        referral,
+        partner,
+        AuditAction.REFERRAL_DECLINE,
+        ["status", "decline_reason", "responded_at"],
     )
 
 
@@ -244,7 +250,7 @@ def referral_close(
     referral.outcome = outcome
     referral.closed_at = timezone.now()
     return _save_partner_change(
-        referral, partner, "referral.close", ["status", "outcome", "closed_at"]
+        referral, partner, AuditAction.REFERRAL_CLOSE, ["status", "outcome", "closed_at"]
     )
 
 
@@ -285,7 +291,7 @@ def referral_report_progress(
     referral.save(update_fields=["version", "updated_at"])
     _audit(
         referral,
-        f"referral.progress.{kind}",
+        AuditAction(f"referral.progress.{kind}"),
         partner=partner,
         fields=fields,
         detail={"record": str(record.uuid)},
@@ -411,5 +417,5 @@ def referral_shared_view(*, partner: PartnerOrganisation, referral: Referral) ->
             shared[name] = getattr(person, name)
     identity_read = sorted(set(shared) & IDENTITY_SHARED_FIELDS)
     if identity_read:
-        _audit(referral, "identity.partner_read", partner=partner, fields=identity_read)
+        _audit(referral, AuditAction.IDENTITY_PARTNER_READ, partner=partner, fields=identity_read)
     return shared

@@ -26,6 +26,7 @@ from django.utils import timezone
 from cases.models import (
     IDENTITY_FIELDS,
     Approval,
+    AuditAction,
     Case,
     ConsentRecord,
     Incident,
@@ -124,7 +125,7 @@ def retention_anonymise_due(*, today: datetime.date | None = None) -> int:
     numbers = sorted(Case.objects.filter(returnee__in=people).values_list("case_number", flat=True))
     audit_record(
         actor=None,
-        action="retention.anonymise",
+        action=AuditAction.RETENTION_ANONYMISE,
         object_type="returnee",
         object_id=f"retention-{today.isoformat()}",
         fields=sorted(RETURNEE_ERASED),

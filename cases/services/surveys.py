@@ -28,6 +28,7 @@ from django.utils.translation import get_language
 
 from cases import selectors
 from cases.models import (
+    AuditAction,
     Case,
     ContactOutcome,
     Membership,
@@ -293,7 +294,7 @@ def survey_record(
     bump_case_version(case)
     audit_record(
         actor=actor,
-        action="survey.record",
+        action=AuditAction.SURVEY_RECORD,
         object_type="surveyresponse",
         object_id=str(response.uuid),
         case_number=case.case_number,

@@ -21,6 +21,7 @@ from cases.models import (
     Approval,
     ApprovalKind,
     ApprovalStatus,
+    AuditAction,
     Case,
     ClearanceStatus,
     IntakeRecord,
@@ -242,7 +243,7 @@ def case_transition(
         ).created
     audit_record(
         actor=actor,
-        action="case.transition",
+        action=AuditAction.CASE_TRANSITION,
         object_type="case",
         object_id=case.case_number,
         case_number=case.case_number,

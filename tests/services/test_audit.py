@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from cases.models import AppendOnlyError, AuditEvent
+from cases.models import AppendOnlyError, AuditAction, AuditEvent
 from cases.services.audit import GENESIS_HASH, audit_record, audit_verify
 
 
@@ -17,7 +17,7 @@ def events(world):
         return [
             audit_record(
                 actor=world.alice,
-                action="test.event",
+                action=AuditAction.DEMO_SEED,
                 object_type="case",
                 object_id=f"C-TEST-{n:04d}",
                 fields=["stage"],
@@ -77,7 +77,7 @@ def test_the_database_trigger_refuses_an_update(events):
         cursor.execute(
             "UPDATE cases_auditevent SET action = %s WHERE id = %s", ["forged", events[0].pk]
         )
-    assert AuditEvent.objects.get(pk=events[0].pk).action == "test.event"
+    assert AuditEvent.objects.get(pk=events[0].pk).action == AuditAction.DEMO_SEED
 
 
 @pytest.mark.postgres

@@ -15,13 +15,14 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
-from cases.models import AuditEvent
+from cases.models import AuditAction, AuditEvent
 from cases.services.audit import (
     GENESIS_HASH,
     Problem,
@@ -74,7 +75,7 @@ def record(count: int, *, start: int = 0) -> list[AuditEvent]:
         return [
             audit_record(
                 actor=None,
-                action="test.event",
+                action=AuditAction.DEMO_SEED,
                 object_type="case",
                 object_id=f"C-TEST-{n:04d}",
                 detail={"n": n},
@@ -88,10 +89,17 @@ def events(db, frozen):
     return record(5)
 
 
+def checkpoint_now() -> Checkpoint:
+    """Sign a checkpoint of the chain (which has events, so there is one to sign)."""
+    checkpoint = audit_checkpoint_write().checkpoint
+    assert checkpoint is not None
+    return checkpoint
+
+
 # --- the attacker ------------------------------------------------------------------------------
 
 
-def as_attacker(*statements: tuple[str, list[object]]) -> None:
+def as_attacker(*statements: tuple[str, list[Any]]) -> None:
     """Run SQL as someone with write access to the table and its triggers out of the way, inside
     the test's transaction (rolled back at its end, triggers included)."""
     with connection.cursor() as cursor:
@@ -158,7 +166,7 @@ def test_events_are_chained_with_hmac_under_the_first_key_and_name_it(events):
         assert event.key_id == ID_1
         assert event.hash == hmac_under(KEY_1)(event)
         assert event.hash != old_unkeyed_hash(event)
-    assert AuditEvent.objects.order_by("id").first().prev_hash == GENESIS_HASH
+    assert AuditEvent.objects.earliest("id").prev_hash == GENESIS_HASH
     report = audit_verify()
     assert report.ok and report.checked == 5 and report.legacy == 0
 
@@ -167,7 +175,7 @@ def test_events_are_chained_with_hmac_under_the_first_key_and_name_it(events):
 
 
 def test_deleting_the_newest_events_is_reported_as_a_truncated_tail(events, checkpoint_file):
-    assert audit_checkpoint_write().checkpoint.count == 5
+    assert checkpoint_now().count == 5
     delete_events(events[3].pk, events[4].pk)
 
     report = audit_verify()
@@ -278,7 +286,7 @@ def test_a_chain_rewritten_with_the_key_still_disagrees_with_earlier_checkpoints
     audit_checkpoint_write()
     rewrite_from(events[1].pk, hmac_under(KEY_1), object_id="C-FORGED")
     frozen.shift(timedelta(minutes=10))
-    head = AuditEvent.objects.order_by("id").last()
+    head = AuditEvent.objects.latest("id")
     forged = Checkpoint(T0 + timedelta(minutes=20), 5, head.id, head.hash, ID_1)
     checkpoint_append(checkpoint_file, forged.signed(ChainKey(ID_1, KEY_1.encode())))
 
@@ -306,11 +314,11 @@ def test_events_and_checkpoints_before_and_after_a_key_rotation_verify(
     settings, frozen, checkpoint_file, db
 ):
     before = record(3)
-    first = audit_checkpoint_write().checkpoint
+    first = checkpoint_now()
     frozen.shift(timedelta(minutes=10))
     settings.AUDIT_CHAIN_KEYS = [KEY_2, KEY_1]  # the new key first, the old one kept
     after = record(2, start=3)
-    second = audit_checkpoint_write().checkpoint
+    second = checkpoint_now()
 
     assert {e.key_id for e in before} == {ID_1} and {e.key_id for e in after} == {ID_2}
     assert (first.key_id, second.key_id) == (ID_1, ID_2)
@@ -349,11 +357,11 @@ def test_removing_the_old_key_names_the_events_that_cannot_be_verified(
 
 
 def test_checkpoints_are_appended_to_the_file_and_never_rewritten(events, checkpoint_file, frozen):
-    first = audit_checkpoint_write().checkpoint
+    first = checkpoint_now()
     first_line = checkpoint_file.read_bytes()
     frozen.shift(timedelta(minutes=10))
     record(1, start=5)
-    second = audit_checkpoint_write().checkpoint
+    second = checkpoint_now()
 
     content = checkpoint_file.read_bytes()
     assert content.startswith(first_line)
@@ -393,7 +401,7 @@ def test_the_checkpoint_file_can_be_marked_append_only(events, checkpoint_file):
 def test_the_log_carries_a_copy_that_detects_a_removed_tail(events, caplog, tmp_path):
     # No checkpoint file at all: the log shipped off the host is the anchor.
     with caplog.at_level(logging.INFO, logger="cases.audit.checkpoint"):
-        checkpoint = audit_checkpoint_write().checkpoint
+        checkpoint = checkpoint_now()
     [logged] = [r for r in caplog.records if r.name == "cases.audit.checkpoint"]
     assert logged.getMessage() == CHECKPOINT_MARKER + checkpoint.to_json()
     shipped = tmp_path / "shipped.log"

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import (
+    AuditAction,
     AuditEvent,
     Case,
     Incident,
@@ -43,7 +44,7 @@ TABS = {
     "referrals": "Hope for Mosul",
     "approvals": "Screening decision",
     "consent": "Signed at the camp",
-    "history": "case.marker",
+    "history": "identity.reencrypt",
 }
 IN_SCOPE = ("alice", "carol", "mona")
 OUT_OF_SCOPE = ("bob", "xavier", "audrey", "root")
@@ -100,7 +101,7 @@ def full_case(world, make_case):
     with transaction.atomic():
         audit_record(
             actor=world.alice,
-            action="case.marker",
+            action=AuditAction.IDENTITY_REENCRYPT,
             object_type="case",
             object_id=case.case_number,
             case_number=case.case_number,
@@ -244,15 +245,15 @@ def test_history_tab_lists_the_case_audit_events_for_a_supervisor(page, full_cas
     with transaction.atomic():
         audit_record(
             actor=None,
-            action="case.other-marker",
+            action=AuditAction.OUTBOX_REPLAY,
             object_type="case",
             object_id=other.case_number,
             case_number=other.case_number,
         )
     client = page("carol")
     html = _text(client.get(_tab_url(full_case, "history")))
-    assert "case.marker" in html
-    assert "case.other-marker" not in html
+    assert "identity.reencrypt" in html
+    assert "outbox.replay" not in html
     assert _tab_url(full_case, "history") in _text(client.get(_detail_url(full_case)))
 
 
