@@ -27,7 +27,7 @@ from cases.models import (
 from cases.selectors import APPROVER_ROLES, CASE_ROLES, Actor
 
 from .audit import audit_record
-from .common import lock_case, require_open, require_roles, validated
+from .common import bump_case_version, lock_case, require_open, require_roles, validated
 from .errors import ActionNotAllowed, DomainError
 
 
@@ -120,8 +120,7 @@ def approval_decide(
         assert plan is not None
         plan.status = PlanStatus.APPROVED if approve else PlanStatus.DRAFT
         plan.save(update_fields=["status"])
-    case.version += 1
-    case.save(update_fields=["version", "updated_at"])
+    bump_case_version(case)
     audit_record(
         actor=actor,
         action=AuditAction.APPROVAL_APPROVE if approve else AuditAction.APPROVAL_REJECT,
@@ -162,8 +161,7 @@ def plan_create(*, actor: Actor, case: Case, goals: list[dict[str, Any]]) -> Rei
             ) from None
         rows.append(row)
     PlanGoal.objects.bulk_create(rows)
-    case.version += 1
-    case.save(update_fields=["version", "updated_at"])
+    bump_case_version(case)
     audit_record(
         actor=actor,
         action=AuditAction.PLAN_CREATE,

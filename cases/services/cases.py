@@ -30,6 +30,7 @@ from cases.selectors import Actor
 
 from .audit import audit_record
 from .common import (
+    bump_case_version,
     check_version,
     choices_list,
     insert_with_fresh_reference,
@@ -322,8 +323,7 @@ def case_assign(
         raise ValidationError({"caseworker": "The caseworker must be a caseworker of the team."})
     previous = case.caseworker
     case.caseworker = caseworker
-    case.version += 1
-    case.save(update_fields=["caseworker", "version", "updated_at"])
+    bump_case_version(case, "caseworker")
     audit_record(
         actor=actor,
         action=AuditAction.CASE_ASSIGN,

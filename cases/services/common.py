@@ -127,6 +127,17 @@ def lock_case(case: Case) -> Case:
     return Case.objects.select_for_update().select_related("returnee", "programme").get(pk=case.pk)
 
 
+def save_versioned(instance: models.Model, fields: Iterable[str] = ()) -> None:
+    """Save the changed ``fields`` of a versioned row with its version moved on: the one way an
+    edit commits, so the next writer holding the old version is refused (``check_version``)
+    instead of silently overwriting. ``updated_at`` moves too where the model keeps one."""
+    instance.version += 1  # type: ignore[attr-defined]
+    update_fields = [*fields, "version"]
+    if any(field.name == "updated_at" for field in instance._meta.concrete_fields):
+        update_fields.append("updated_at")
+    instance.save(update_fields=update_fields)
+
+
 def bump_case_version(case: Case, *fields: str) -> None:
-    case.version += 1
-    case.save(update_fields=[*fields, "version", "updated_at"])
+    """Move the case's version on: any change to its records is a change to the case file."""
+    save_versioned(case, fields)

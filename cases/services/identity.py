@@ -22,6 +22,7 @@ from .common import (
     lock_case,
     require_open,
     require_roles,
+    save_versioned,
     validated,
 )
 
@@ -66,16 +67,7 @@ def returnee_update(
         return person
     validated(person, exclude=["national_id_index", "phone_index"])
     returnee_set_identity_indexes(person)
-    person.version += 1
-    person.save(
-        update_fields=[
-            *changed,
-            "national_id_index",
-            "phone_index",
-            "version",
-            "updated_at",
-        ]
-    )
+    save_versioned(person, [*changed, "national_id_index", "phone_index"])
     bump_case_version(case)
     audit_record(
         actor=actor,

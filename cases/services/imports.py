@@ -543,7 +543,8 @@ def _existing(model: type[models.Model], name: str, values: Iterable[str]) -> se
     if connection.vendor == "postgresql":
         # One array parameter, however many values (an IN list would be one per value).
         field = model._meta.get_field(name)
-        assert isinstance(field, models.Field) and field.column
+        assert isinstance(field, models.Field)
+        assert field.column
         table = connection.ops.quote_name(model._meta.db_table)
         column = connection.ops.quote_name(field.column)
         with connection.cursor() as cursor:

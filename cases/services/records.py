@@ -32,12 +32,14 @@ from .audit import audit_record
 from .cases import INTAKE_INPUT_FIELDS
 from .common import (
     apply_changes,
+    bump_case_version,
     check_version,
     choices_list,
     lock_case,
     only_fields,
     require_open,
     require_roles,
+    save_versioned,
     validated,
 )
 from .errors import DomainError
@@ -95,8 +97,7 @@ def _create(
     its lock until commit, so the event comes last and concurrent writes wait the least."""
     validated(instance, exclude=["case", "recorded_by", "assessed_by"])
     instance.save(force_insert=True)
-    case.version += 1
-    case.save(update_fields=["version", "updated_at"])
+    bump_case_version(case)
     if before_audit is not None:
         before_audit()
     audit_record(
@@ -126,13 +127,8 @@ def _update(
     if not changed:
         return instance
     validated(instance, exclude=["case", "recorded_by", "assessed_by"], changed=changed)
-    instance.version += 1  # type: ignore[attr-defined]
-    update_fields = [*changed, "version"]
-    if any(f.name == "updated_at" for f in instance._meta.fields):
-        update_fields.append("updated_at")
-    instance.save(update_fields=update_fields)
-    case.version += 1
-    case.save(update_fields=["version", "updated_at"])
+    save_versioned(instance, changed)
+    bump_case_version(case)
     if before_audit is not None:
         before_audit()
     audit_record(

@@ -35,7 +35,16 @@ from cases.models import (
 from cases.selectors import CASE_ROLES, Actor
 
 from .audit import audit_record
-from .common import check_version, choices_list, lock_case, require_open, require_roles, validated
+from .common import (
+    bump_case_version,
+    check_version,
+    choices_list,
+    lock_case,
+    require_open,
+    require_roles,
+    save_versioned,
+    validated,
+)
 from .consent import has_active_consent
 from .errors import DomainError
 from .outbox import outbox_enqueue
@@ -166,8 +175,7 @@ def referral_withdraw(
     referral.status = ReferralStatus.WITHDRAWN
     referral.outcome = reason
     referral.closed_at = timezone.now()
-    referral.version += 1
-    referral.save(update_fields=["status", "outcome", "closed_at", "version", "updated_at"])
+    save_versioned(referral, ["status", "outcome", "closed_at"])
     _audit(referral, AuditAction.REFERRAL_WITHDRAW, actor=actor, fields=["status", "outcome"])
     _announce(referral, "referral.withdrawn")
     return referral
@@ -194,8 +202,7 @@ def _partner_change(
 def _save_partner_change(
     referral: Referral, partner: PartnerOrganisation, action: AuditAction, fields: list[str]
 ) -> Referral:
-    referral.version += 1
-    referral.save(update_fields=[*fields, "version", "updated_at"])
+    save_versioned(referral, fields)
     _audit(referral, action, partner=partner, fields=fields)
     _announce(referral, "referral.updated")
     return referral
@@ -285,10 +292,8 @@ def referral_report_progress(
         fields = ["support"]
     else:
         record, fields = _enrolment_progress(case, referral, partner, kind, data)
-    case.version += 1
-    case.save(update_fields=["version", "updated_at"])
-    referral.version += 1
-    referral.save(update_fields=["version", "updated_at"])
+    bump_case_version(case)
+    save_versioned(referral)
     _audit(
         referral,
         AuditAction(f"referral.progress.{kind}"),
@@ -345,8 +350,7 @@ def _enrolment_progress(
     if enrolment.pk is None:
         enrolment.save(force_insert=True)
     else:
-        enrolment.version += 1
-        enrolment.save(update_fields=[*changed, "version"])
+        save_versioned(enrolment, changed)
     return enrolment, [f"enrolment.{name}" for name in changed]
 
 

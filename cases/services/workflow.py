@@ -34,7 +34,7 @@ from cases.models import (
 from cases.selectors import CASE_ROLES, Actor
 
 from .audit import audit_record
-from .common import check_version, lock_case, require_roles
+from .common import bump_case_version, check_version, lock_case, require_roles
 from .consent import has_active_consent
 from .errors import TransitionNotAllowed
 from .monitoring import contacts_plan
@@ -224,8 +224,7 @@ def case_transition(
 
     case.stage = to_stage
     case.stage_entered_at = now
-    case.version += 1
-    case.save(update_fields=[*fields, "version", "updated_at"])
+    bump_case_version(case, *fields)
     transition = StageTransition.objects.create(
         case=case,
         from_stage=from_stage,
