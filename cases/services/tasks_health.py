@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from cases import context, selectors
 from cases.models import (
+    AuditAction,
     FailedTask,
     Membership,
     NotificationKind,
@@ -187,7 +188,7 @@ def failed_task_record(
             return None
         audit_record(
             actor=None,
-            action="task.dead_letter",
+            action=AuditAction.TASK_DEAD_LETTER,
             object_type="failed_task",
             object_id=str(failed.uuid),
             fields=["task_name", "args", "error", "retries"],
@@ -244,7 +245,7 @@ def failed_task_retry(*, failed: FailedTask, actor: Actor) -> FailedTask:
         failed.save(update_fields=["retried_at"])
         audit_record(
             actor=actor,
-            action="task.retry",
+            action=AuditAction.TASK_RETRY,
             object_type="failed_task",
             object_id=str(failed.uuid),
             fields=["retried_at"],

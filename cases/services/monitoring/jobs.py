@@ -17,6 +17,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from cases.models import (
+    AuditAction,
     Case,
     CaseFlag,
     CaseFlagKind,
@@ -80,7 +81,7 @@ def _plan_ahead(cases: QuerySet[Case], *, today: datetime.date) -> int:
     if change.created:
         audit_run(
             actor=None,
-            action="contacts.plan_ahead",
+            action=AuditAction.CONTACTS_PLAN_AHEAD,
             today=today,
             detail={"cases": list(change.cases), "created": change.created},
         )
@@ -137,7 +138,7 @@ def _mark_missed_batch(
     ).update(outcome=ContactOutcome.MISSED, version=F("version") + 1)
     audit_run(
         actor=None,
-        action="contacts.mark_missed",
+        action=AuditAction.CONTACTS_MARK_MISSED,
         today=today,
         detail={"cases": sorted({case for _, case in rows}), "contacts": marked},
     )
@@ -221,7 +222,7 @@ def _flag_batch(cases: QuerySet[Case], *, active: list[Threat], today: datetime.
     )
     audit_run(
         actor=None,
-        action="case_flags.threat_context",
+        action=AuditAction.CASE_FLAGS_THREAT_CONTEXT,
         today=today,
         object_type="caseflag",
         detail={

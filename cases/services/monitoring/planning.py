@@ -50,6 +50,7 @@ from django.utils import timezone
 
 from cases.models import (
     DEFAULT_CADENCE,
+    AuditAction,
     Case,
     ContactOutcome,
     MonitoringCadence,
@@ -383,7 +384,7 @@ def plan_contacts(
 def audit_run(
     *,
     actor: Actor | None,
-    action: str,
+    action: AuditAction,
     today: datetime.date,
     detail: dict[str, Any],
     object_type: str = "monitoringcontact",
@@ -414,7 +415,7 @@ def contacts_plan(
     if change.cases:
         audit_record(
             actor=actor,
-            action="contacts.plan",
+            action=AuditAction.CONTACTS_PLAN,
             object_type="case",
             object_id=case.case_number,
             case_number=case.case_number,
@@ -438,7 +439,7 @@ def cases_replan(
     if change.cases:
         audit_run(
             actor=actor,
-            action="contacts.replan",
+            action=AuditAction.CONTACTS_REPLAN,
             today=today,
             detail={
                 "cases": list(change.cases),

@@ -18,7 +18,15 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from cases.models import Case, Incident, Membership, Notification, NotificationKind, Role
+from cases.models import (
+    AuditAction,
+    Case,
+    Incident,
+    Membership,
+    Notification,
+    NotificationKind,
+    Role,
+)
 from cases.selectors import Actor
 
 from ..audit import audit_record
@@ -155,7 +163,7 @@ def notification_mark_read(*, actor: Actor, notification: Notification) -> Notif
         notification.read_at = now
         audit_record(
             actor=actor,
-            action="notification.read",
+            action=AuditAction.NOTIFICATION_READ,
             object_type="notification",
             object_id=str(notification.uuid),
             case_number=notification.case_id or "",
@@ -175,7 +183,7 @@ def notification_mark_all_read(*, actor: Actor) -> int:
     if changed:
         audit_record(
             actor=actor,
-            action="notification.read_all",
+            action=AuditAction.NOTIFICATION_READ_ALL,
             object_type="notification",
             object_id="all",
             fields=["read_at"],

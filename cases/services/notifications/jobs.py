@@ -16,6 +16,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from cases.models import (
+    AuditAction,
     CaseFlag,
     ContactOutcome,
     MonitoringContact,
@@ -29,7 +30,7 @@ from ..audit import audit_record
 from .core import NotificationSpec, caseworker_or_overseers, notify_many, overseers_of
 
 
-def _audit_batch(*, action: str, created: list[Notification]) -> None:
+def _audit_batch(*, action: AuditAction, created: list[Notification]) -> None:
     """One audit event for a job's run: how many notifications, on which cases."""
     if not created:
         return
@@ -135,7 +136,7 @@ def notify_missed_contacts(*, today: datetime.date | None = None, batch: int | N
                 )
         with transaction.atomic():
             created = notify_many(specs)
-            _audit_batch(action="notifications.contact_missed", created=created)
+            _audit_batch(action=AuditAction.NOTIFICATIONS_CONTACT_MISSED, created=created)
         return len(created), last
 
     return _in_batches(run_batch, batch)
@@ -207,7 +208,7 @@ def escalate_missed_contacts(
         ]
         with transaction.atomic():
             created = notify_many(specs)
-            _audit_batch(action="notifications.contact_escalated", created=created)
+            _audit_batch(action=AuditAction.NOTIFICATIONS_CONTACT_ESCALATED, created=created)
         return len(created), last
 
     return _in_batches(run_batch, batch)
@@ -270,7 +271,7 @@ def notify_flagged_cases(*, batch: int | None = None) -> int:
         ]
         with transaction.atomic():
             created = notify_many(specs)
-            _audit_batch(action="notifications.threat_context", created=created)
+            _audit_batch(action=AuditAction.NOTIFICATIONS_THREAT_CONTEXT, created=created)
         return len(created), last
 
     return _in_batches(run_batch, batch)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from cases import selectors
 from cases.models import (
+    AuditAction,
     DeliveryAttempt,
     DeliveryOutcome,
     OutboxChannel,
@@ -314,7 +315,7 @@ def outbox_event_replay(*, event: OutboxEvent, actor: Actor) -> OutboxEvent:
     event.save(update_fields=["status", "attempts", "next_attempt_at", "last_error"])
     audit_record(
         actor=actor,
-        action="outbox.replay",
+        action=AuditAction.OUTBOX_REPLAY,
         object_type="outbox_event",
         object_id=str(event.uuid),
         fields=["status", "attempts", "next_attempt_at"],

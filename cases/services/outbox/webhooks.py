@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from cases.models import (
+    AuditAction,
     OutboxChannel,
     OutboxEvent,
     OutboxStatus,
@@ -138,7 +139,7 @@ def webhook_endpoint_register(
     audit_record(
         actor=None,
         label=actor_label,
-        action="webhook.register",
+        action=AuditAction.WEBHOOK_REGISTER,
         object_type="webhook",
         object_id=str(endpoint.uuid),
         fields=["url"],
@@ -158,7 +159,7 @@ def webhook_endpoint_remove(*, endpoint: WebhookEndpoint, actor_label: str) -> W
         audit_record(
             actor=None,
             label=actor_label,
-            action="webhook.remove",
+            action=AuditAction.WEBHOOK_REMOVE,
             object_type="webhook",
             object_id=str(endpoint.uuid),
             fields=["is_active"],
