@@ -325,7 +325,8 @@ def _notify_if_fell(*, actor: Actor, case: Case, response: SurveyResponse) -> No
     if before - after < drop_alert_points():
         return
     supervisors = (
-        Membership.objects.filter(role=Role.SUPERVISOR, team_id=case.team_id, user__is_active=True)
+        Membership.objects.active()
+        .filter(role=Role.SUPERVISOR, team_id=case.team_id)
         .exclude(user_id=actor.pk)
         .values_list("user_id", flat=True)
         .distinct()

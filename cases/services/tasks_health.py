@@ -154,7 +154,8 @@ def _error_text(error: BaseException | str) -> str:
 
 def _programme_manager_ids() -> list[int]:
     return list(
-        Membership.objects.filter(role=Role.PROGRAMME_MANAGER, user__is_active=True)
+        Membership.objects.active()
+        .filter(role=Role.PROGRAMME_MANAGER)
         .values_list("user_id", flat=True)
         .distinct()
         .order_by("user_id")

@@ -27,6 +27,7 @@ from cases.models import (
     Stage,
     ThreatContext,
 )
+from cases.models.querysets import CaseQuerySet
 from cases.selectors import Actor
 
 from ..queue import enqueue_on_commit
@@ -47,7 +48,7 @@ from .planning import (
 JOB_BATCH = 2000
 
 
-def _case_ranges(cases: QuerySet[Case], size: int) -> Iterator[QuerySet[Case]]:
+def _case_ranges(cases: CaseQuerySet, size: int) -> Iterator[CaseQuerySet]:
     """``cases`` cut into consecutive ranges of case numbers of at most ``size`` cases each,
     in order; one query a range (its upper bound), read as the previous range is done."""
     after: str | None = None
@@ -106,9 +107,7 @@ def contacts_mark_missed(*, today: datetime.date | None = None, batch: int | Non
             case__programme__contact_grace_days=grace,
             planned_date__lt=today - datetime.timedelta(days=grace),
         )
-    due = MonitoringContact.objects.filter(overdue, outcome=ContactOutcome.PLANNED).exclude(
-        case__stage=Stage.CLOSED
-    )
+    due = MonitoringContact.objects.planned().filter(overdue).of_open_cases()
     size = batch or JOB_BATCH
     marked, after = 0, 0
     while True:
@@ -166,14 +165,14 @@ def threat_contexts_flag(*, today: datetime.date | None = None, batch: int | Non
 
 
 @transaction.atomic
-def _flag_batch(cases: QuerySet[Case], *, active: list[Threat], today: datetime.date) -> int:
+def _flag_batch(cases: CaseQuerySet, *, active: list[Threat], today: datetime.date) -> int:
     """``threat_contexts_flag`` for the cases ``cases`` (a range of case numbers)."""
     now = timezone.now()
     index = ThreatIndex(active)
     current: set[tuple[str, int]] = set()
     if active:
         candidates = (
-            cases.exclude(stage=Stage.CLOSED)
+            cases.open()
             .filter(district_match(active))
             .values_list("case_number", "programme_id", "returnee__current_district")
         )

@@ -101,10 +101,10 @@ def overseers_of(*, team_ids: Iterable[int], programme_ids: Iterable[int]) -> Ov
     if not teams and not programmes:
         return Overseers({}, {})
     rows = (
-        Membership.objects.filter(
+        Membership.objects.active()
+        .filter(
             Q(role=Role.SUPERVISOR, team_id__in=teams)
-            | Q(role=Role.PROGRAMME_MANAGER, programme_id__in=programmes),
-            user__is_active=True,
+            | Q(role=Role.PROGRAMME_MANAGER, programme_id__in=programmes)
         )
         .order_by("user_id")
         .values_list("role", "team_id", "programme_id", "user_id")

@@ -23,7 +23,6 @@ from cases.models import (
     Notification,
     NotificationKind,
     Programme,
-    Stage,
 )
 
 from ..audit import audit_record
@@ -84,7 +83,7 @@ def notify_missed_contacts(*, today: datetime.date | None = None, batch: int | N
     told = Notification.objects.filter(contact=OuterRef("pk"), kind=NotificationKind.CONTACT_MISSED)
     untold = (
         MonitoringContact.objects.filter(outcome=ContactOutcome.MISSED)
-        .exclude(case__stage=Stage.CLOSED)
+        .of_open_cases()
         .filter(~Exists(told))
     )
 
@@ -175,7 +174,7 @@ def escalate_missed_contacts(
             planned_date__isnull=False,
             planned_date__lt=today,
         )
-        .exclude(case__stage=Stage.CLOSED)
+        .of_open_cases()
         .filter(~Exists(escalated), ~Exists(made_up))
     )
 
@@ -222,11 +221,7 @@ def notify_flagged_cases(*, batch: int | None = None) -> int:
     told = Notification.objects.filter(
         kind=NotificationKind.THREAT_CONTEXT, case=OuterRef("case"), threat=OuterRef("threat")
     )
-    untold = (
-        CaseFlag.objects.filter(cleared_at__isnull=True)
-        .exclude(case__stage=Stage.CLOSED)
-        .filter(~Exists(told))
-    )
+    untold = CaseFlag.objects.filter(cleared_at__isnull=True).of_open_cases().filter(~Exists(told))
 
     def run_batch(after: int, size: int) -> tuple[int, int | None]:
         rows = list(
