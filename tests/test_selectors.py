@@ -120,6 +120,8 @@ def test_overdue_means_the_local_day_for_the_badge_the_filter_and_the_supervisor
         in_scope = selectors.case_list(user=world.alice)
         filtered = list(CaseFilterSet({"overdue": "true"}, queryset=in_scope).qs)
         totals = selectors.overdue_contact_totals(user=world.carol)
+        row = selectors.caseload_list(user=world.alice, mine=False).get(pk=case.pk)
     assert badge.overdue_contacts == 1
     assert filtered == [case]
     assert totals == {"contacts": 1, "cases": 1}
+    assert row.next_contact_date is None  # overdue, so no longer the next contact

@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.db.models import Case as SqlCase
 from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.http import Http404
-from django.utils import timezone
 
 from cases.models import (
     STAGE_ORDER,
@@ -39,7 +38,7 @@ def caseload_list(*, user: Viewer | None, mine: bool = True) -> QuerySet[Case]:
     if mine:
         queryset = queryset.filter(caseworker_id=user.id)
     next_contact = (
-        MonitoringContact.objects.not_yet_due(timezone.now().date())
+        MonitoringContact.objects.not_yet_due()
         .filter(case=OuterRef("pk"))
         .order_by("planned_date")
         .values("planned_date")[:1]

@@ -20,7 +20,7 @@ from django.utils import timezone
 from cases import selectors
 from cases.filters import CaseFilterSet
 from cases.models import AuditAction, Case, ContactOutcome, MonitoringContact
-from cases.models.querysets import overdue_condition
+from cases.models.querysets import local_today, overdue_condition
 from cases.selectors import Actor
 
 from .audit import audit_record
@@ -108,7 +108,7 @@ def case_export_csv(
         )
     filters = _filters_used(filterset.form.cleaned_data)
     cases = filterset.qs.order_by()
-    today = today or timezone.now().date()
+    today = today or local_today()
     filename = f"cases-{timezone.localdate().isoformat()}.csv"
     with transaction.atomic():
         rows = cases.count()
