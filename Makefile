@@ -48,7 +48,7 @@ check: lint
 	AUDIT_CHECKPOINT_PATH=/nonexistent/check-deploy/audit-checkpoints.jsonl \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 
-# The benchmark of issue #7 (bench/README.md): PostgreSQL in DATABASE_URL, Redis on 127.0.0.1,
+# The benchmark (bench/README.md): PostgreSQL in DATABASE_URL, Redis on 127.0.0.1,
 # and wrk (installed here with apt-get when missing and run as root). BENCH_ARGS for options,
 # e.g. make bench BENCH_ARGS="--cases 5000 --duration 5" or BENCH_ARGS="--keep" then "--reuse".
 bench: $(VENV)/.installed-dev

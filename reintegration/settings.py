@@ -205,7 +205,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 
-# --- No lost work (issue #6). Every task in cases/tasks.py is idempotent and carries ids only,
+# --- No lost work. Every task in cases/tasks.py is idempotent and carries ids only,
 # so running one twice changes nothing twice; what must never happen is running it zero times.
 # Acknowledge a message only once its task has finished: a worker that dies mid-task leaves the
 # message in Redis, which hands it out again after the visibility timeout below.
@@ -221,7 +221,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # The worker retries connecting to Redis at start-up instead of exiting.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A backstop, not the fix (issue #12): the whole-caseload jobs stream and batch their work so
+# A backstop, not the fix: the whole-caseload jobs stream and batch their work so
 # that no pool process passes 200 MB at 100,000 cases (`make bench` reports it). Should one
 # still pass this many kilobytes of resident memory, it finishes its task and is replaced by
 # a fresh process. 0 turns it off.

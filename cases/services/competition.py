@@ -190,7 +190,8 @@ def threat_context_create(
         raise ValidationError({"ends_on": "It cannot end before it starts."})
     threat.save(force_insert=True)
     _audit_reference(actor, threat, AuditAction.THREAT_CONTEXT_CREATE, sorted(data))
-    # Issue #6: re-plan the cases in its districts; flag them once this commits.
+    # A new threat tightens the cadence of the cases in its districts: re-plan them, and flag
+    # them once this commits (the flagging job reads committed rows).
     threat_context_changed(threat=threat, actor=actor)
     return threat
 
@@ -206,7 +207,8 @@ def threat_context_end(
     threat.ends_on = ends_on
     threat.save(update_fields=["ends_on"])
     _audit_reference(actor, threat, AuditAction.THREAT_CONTEXT_END, ["ends_on"])
-    # Issue #6: re-plan the cases in its districts; clear their flags once this commits.
+    # An ended threat no longer tightens their cadence: re-plan the cases in its districts,
+    # and clear their flags once this commits.
     threat_context_changed(threat=threat, actor=actor)
     return threat
 

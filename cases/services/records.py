@@ -248,8 +248,8 @@ def _set_case_risk(case: Case, risk_level: str, *, actor: Actor) -> None:
 
 
 def _replan_contacts(case: Case, *, actor: Actor, reason: str) -> None:
-    """Issue #6: a recorded contact or a new risk level re-plans the rest of the monitoring
-    contacts (the cadence and the plan's starting point may have changed)."""
+    """A recorded contact or a new risk level re-plans the rest of the monitoring contacts: the
+    cadence depends on the risk level, and the plan counts from the last contact held."""
     if case.stage == Stage.MONITORING:
         contacts_plan(case, actor=actor, reason=reason)
 

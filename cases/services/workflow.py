@@ -17,7 +17,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cases.models import (
-    DEFAULT_CADENCE,
     Approval,
     ApprovalKind,
     ApprovalStatus,
@@ -149,11 +148,6 @@ MOVES: dict[tuple[Stage, Stage], Move] = {
     )
 }
 
-# Issue #6: the cadence is per-programme data now (cases.services.monitoring.cadence_for);
-# this is only the default interval, kept for the demo seeder that still reads it.
-CONTACT_INTERVAL_DAYS = {level: values[0] for level, values in DEFAULT_CADENCE.items()}
-
-
 def move_refusals(case: Case, target: str, *, reason: str = "") -> list[str]:
     """Why ``case`` cannot move to ``target`` now; an empty list means it can."""
     try:
@@ -235,8 +229,9 @@ def case_transition(
     )
     planned = 0
     if Stage.MONITORING in (from_stage, to_stage):
-        # Issue #6: plan the contacts on entering monitoring; drop the untouched future ones
-        # on leaving it.
+        # Monitoring is where planned contacts live: plan them on entering it, and drop the
+        # untouched future ones on leaving it, so nobody is chased for a visit that no longer
+        # applies.
         planned = contacts_plan(
             case, today=timezone.localdate(now), actor=actor, reason="stage"
         ).created
