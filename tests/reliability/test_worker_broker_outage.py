@@ -129,7 +129,13 @@ def test_records_made_while_redis_is_down_notify_everyone_once_when_it_is_back(
         timeout=45,
         what=lambda: "every pending email sent once Redis is back\n" + running.log()[-4000:],
     )
-    assert f"Task cases.outbox_dispatch[{dispatch.id}] succeeded" in running.log()
+    # The emails can be sent (by the delivery tasks it queued) before the dispatcher's own
+    # "succeeded" line reaches the log: wait for the line rather than read it once.
+    wait_until(
+        lambda: f"Task cases.outbox_dispatch[{dispatch.id}] succeeded" in running.log(),
+        timeout=45,
+        what=lambda: "the dispatcher finished\n" + running.log()[-4000:],
+    )
 
     def sent_once() -> None:
         messages = sent_emails(mail_dir)
