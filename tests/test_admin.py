@@ -161,7 +161,8 @@ def test_the_admin_lists_second_factor_devices_without_their_keys(admin_user, wo
     listing = client.get(reverse("admin:otp_totp_totpdevice_changelist"))
     page = client.get(reverse("admin:otp_totp_totpdevice_change", args=[device.pk]))
 
-    assert listing.status_code == 200 and "alice-phone" in listing.content.decode()
+    assert listing.status_code == 200
+    assert "alice-phone" in listing.content.decode()
     assert page.status_code == 200
     for body in (listing.content.decode(), page.content.decode()):
         assert device.key not in body
@@ -214,7 +215,8 @@ def test_the_outbox_admin_shows_each_delivery_attempt_to_the_programmes_manager(
 
     assert page.status_code == 200
     text = page.content.decode()
-    assert "worker-one:101" in text and "worker-two:202" in text
+    assert "worker-one:101" in text
+    assert "worker-two:202" in text
     assert "Abandoned: lease expired, worker gone" in text
     assert "C-7KQ2-XM4P" not in text  # the payload is not shown
     assert verified_client(world.alice).get(url).status_code == 404  # manages no programme

@@ -67,7 +67,8 @@ def test_intake_slower_than_repentance_is_a_speed_finding_with_its_figures(world
         "repentance",
         "high",
     )
-    assert finding.evidence["days"] == 30 and finding.evidence["benchmark_days"] == 7
+    assert finding.evidence["days"] == 30
+    assert finding.evidence["benchmark_days"] == 7
     assert finding.sentence == (
         "Intake came 30 days after return, 23 days behind the group's repentance "
         "registration (7 days)."
@@ -85,7 +86,8 @@ def test_screening_longer_than_the_institute_counts_days_to_today(world, quiet):
     case = case_at(Stage.SCREENING, team=world.team_a, caseworker=world.alice)
     _enter(case, Stage.SCREENING, TODAY - datetime.timedelta(days=60), world.alice)
     finding = next(x for x in case_competition(case, today=TODAY) if x.code == "speed.screening")
-    assert finding.evidence["days"] == 60 and finding.severity == "medium"
+    assert finding.evidence["days"] == 60
+    assert finding.severity == "medium"
     assert "Screening has taken 60 days, 15 more than" in finding.sentence
 
 
@@ -197,7 +199,8 @@ def test_caseload_path_uses_a_fixed_number_of_queries(
         make_case(stage)
     with django_assert_max_num_queries(7):
         large = caseload_competition(Case.objects.all(), today=TODAY)
-    assert len(small) == 4 and len(large) == 24
+    assert len(small) == 4
+    assert len(large) == 24
 
 
 # --- the two paths agree ------------------------------------------------------------------------

@@ -37,7 +37,8 @@ def test_adding_a_threat_context_is_audited_and_records_who_entered_it(client, m
     threat = ThreatContext.objects.get(programme=world.north, kind="recruiter_activity")
     assert threat.entered_by == admin_user
     event = AuditEvent.objects.get(action="threatcontext.create")
-    assert event.actor == admin_user and event.object_type == "threatcontext"
+    assert event.actor == admin_user
+    assert event.object_type == "threatcontext"
 
 
 def test_a_saved_benchmark_only_lets_valid_to_change(client, manager, world):
@@ -110,4 +111,5 @@ def test_a_threat_context_added_in_the_admin_flags_the_cases_in_its_districts(
     assert response.status_code == 302
     threat = ThreatContext.objects.get(programme=world.north, kind="recruiter_activity")
     flagged = set(CaseFlag.objects.filter(threat=threat).values_list("case_id", flat=True))
-    assert case.case_number in flagged and elsewhere.case_number not in flagged
+    assert case.case_number in flagged
+    assert elsewhere.case_number not in flagged

@@ -40,7 +40,8 @@ def test_intake_median_is_days_from_return_against_the_repentance_benchmark(worl
         _intake_case(world, return_days_before_intake=days)
     summary = competition_summary(Case.objects.all(), today=TODAY)
     intake = _stage(summary, Stage.INTAKE)
-    assert intake.cases == 3 and summary.cases == 3
+    assert intake.cases == 3
+    assert summary.cases == 3
     assert intake.median_days == 10
     assert intake.benchmark_days == 7  # the shipped repentance benchmark
     assert intake.competing_stage == "repentance"
@@ -67,7 +68,8 @@ def test_later_stages_measure_days_since_entering_the_stage(world):
         by=world.carol,
     )
     screening = _stage(competition_summary(Case.objects.all(), today=TODAY), Stage.SCREENING)
-    assert screening.cases == 1 and screening.median_days == 40
+    assert screening.cases == 1
+    assert screening.median_days == 40
     assert screening.competing_stage == "sharia_institute"
 
 
@@ -81,7 +83,8 @@ def test_monitoring_counts_contact_shortfall_and_missed_contacts(world):
     )
     monitoring = _stage(competition_summary(Case.objects.all(), today=TODAY), Stage.MONITORING)
     assert monitoring.cases == 1
-    assert monitoring.contact_shortfall == 1 and monitoring.contacts_missed == 1
+    assert monitoring.contact_shortfall == 1
+    assert monitoring.contacts_missed == 1
 
 
 def test_top_cases_rank_by_attention_score_then_case_number_with_their_sentences(world):
@@ -98,7 +101,8 @@ def test_top_cases_rank_by_attention_score_then_case_number_with_their_sentences
 def test_closed_cases_are_left_out(world):
     case_at(Stage.CLOSED, team=world.team_a, caseworker=world.alice)
     summary = competition_summary(Case.objects.all(), today=TODAY)
-    assert summary.cases == 0 and [s.stage for s in summary.stages] == [
+    assert summary.cases == 0
+    assert [s.stage for s in summary.stages] == [
         "intake",
         "screening",
         "training",

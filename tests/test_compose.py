@@ -124,7 +124,8 @@ def test_every_long_running_service_has_a_healthcheck_and_web_asks_health():
         assert SERVICES[name]["healthcheck"]["test"], name
     web_check = SERVICES["web"]["healthcheck"]["test"]
     assert web_check[:3] == ["CMD", "python", "-c"]
-    assert "/health/" in web_check[3] and ":8000/" in web_check[3]
+    assert "/health/" in web_check[3]
+    assert ":8000/" in web_check[3]
     compile(web_check[3], "web healthcheck", "exec")
     beat_check = SERVICES["beat"]["healthcheck"]["test"]
     compile(beat_check[-1], "beat healthcheck", "exec")

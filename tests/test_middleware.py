@@ -11,7 +11,8 @@ def test_a_valid_request_id_is_kept_and_a_bad_one_replaced(client, world):
     response = client.get(reverse("admin:login"), HTTP_X_REQUEST_ID="abcdef12-3456")
     assert response["X-Request-ID"] == "abcdef12-3456"
     response = client.get(reverse("admin:login"), HTTP_X_REQUEST_ID="<script>")
-    assert response["X-Request-ID"] != "<script>" and len(response["X-Request-ID"]) == 32
+    assert response["X-Request-ID"] != "<script>"
+    assert len(response["X-Request-ID"]) == 32
 
 
 def test_session_ends_after_its_absolute_lifetime_even_when_active(world, settings):
@@ -23,7 +24,8 @@ def test_session_ends_after_its_absolute_lifetime_even_when_active(world, settin
     session["session_started_at"] = time.time() - 61
     session.save()
     response = client.get(url)
-    assert response.status_code == 302 and reverse("admin:login") in response["Location"]
+    assert response.status_code == 302
+    assert reverse("admin:login") in response["Location"]
 
 
 def test_disabled_account_is_logged_out_at_its_next_request(world):

@@ -73,7 +73,8 @@ def test_adding_a_cadence_in_the_admin_is_audited_and_replans_the_programmes_cas
     assert _planned(north)[:2] == [today + 10 * DAY, today + 20 * DAY]
     assert _planned(south)[:2] == [today + 7 * DAY, today + 14 * DAY]
     replan = AuditEvent.objects.get(action="contacts.replan")
-    assert replan.detail["cases"] == [north.pk] and replan.detail["reason"] == "cadence"
+    assert replan.detail["cases"] == [north.pk]
+    assert replan.detail["reason"] == "cadence"
 
 
 def test_a_threat_interval_longer_than_the_interval_is_refused(manager, world):

@@ -54,15 +54,19 @@ def test_issue_prints_the_key_once_with_a_warning_and_it_authenticates(partner):
     out, err = run("issue", "--partner", str(partner.uuid), "--name", "production")
 
     key = out.strip()
-    assert key.startswith("pk_") and "\n" not in key  # stdout is the key alone, for scripts
-    assert "Store this key now" in err and "shown only this once" in err
+    assert key.startswith("pk_")
+    assert "\n" not in key
+    assert "Store this key now" in err
+    assert "shown only this once" in err
     assert key not in err
     stored = AccessKey.objects.get(partner=partner)
-    assert stored.name == "production" and stored.revoked_at is None
+    assert stored.name == "production"
+    assert stored.revoked_at is None
     assert key.split("_", 2)[2] not in stored.secret_hash
     assert status_with(key) == 200
     audit = AuditEvent.objects.get(action="access_key.issue")
-    assert audit.actor is None and audit.actor_label == "system"
+    assert audit.actor is None
+    assert audit.actor_label == "system"
     assert audit.object_id == str(stored.uuid)
 
 
@@ -96,7 +100,8 @@ def test_revoked_key_gets_401(partner):
 
     out, _err = run("revoke", stored.lookup)
 
-    assert "Revoked partner key" in out and stored.lookup in out
+    assert "Revoked partner key" in out
+    assert stored.lookup in out
     assert status_with(key) == 401
     assert AuditEvent.objects.filter(
         action="access_key.revoke", object_id=str(stored.uuid)
@@ -140,7 +145,8 @@ def test_list_shows_every_column_but_never_the_secret_or_its_hash(world, partner
     for value in (key, secret, stored.secret_hash, revoked.secret_hash):
         assert value not in out
     line = next(line for line in lines if stored.lookup in line)
-    assert "Hope Vocational Centre" in line and "integration" in line
+    assert "Hope Vocational Centre" in line
+    assert "integration" in line
     assert stored.last_used_at is not None
     assert stored.last_used_at.astimezone(datetime.UTC).strftime("%Y-%m-%d %H:%M") in line
     revoked.refresh_from_db()
@@ -151,7 +157,8 @@ def test_list_shows_every_column_but_never_the_secret_or_its_hash(world, partner
     assert revoked_line.rstrip().endswith("-")  # never used
 
     only, _err = run("list", "--partner", "Second Chance Legal Aid")
-    assert revoked.lookup in only and stored.lookup not in only
+    assert revoked.lookup in only
+    assert stored.lookup not in only
 
 
 def test_list_without_keys_says_so(db):
@@ -204,6 +211,7 @@ def test_a_name_shared_by_two_programmes_asks_for_the_uuid(world, partner):
     twin = f.PartnerFactory(programme=world.south, name="Hope Vocational Centre")
     with pytest.raises(CommandError, match="give the uuid") as refused:
         run("issue", "--partner", "Hope Vocational Centre", "--name", "x")
-    assert str(partner.uuid) in str(refused.value) and str(twin.uuid) in str(refused.value)
+    assert str(partner.uuid) in str(refused.value)
+    assert str(twin.uuid) in str(refused.value)
     issue(twin)
     assert AccessKey.objects.get().partner == twin

@@ -229,7 +229,8 @@ class Shell:
                 raise AssertionError(f"the quickstart test does not know curl's {arg}")
             else:
                 url = arg
-        assert url is not None and url.startswith("/api/"), url
+        assert url is not None
+        assert url.startswith("/api/"), url
         method = method or ("POST" if data is not None else "GET")
         # curl's own default for -d: a form, which the API refuses.
         content_type = headers.pop("Content-Type", "application/x-www-form-urlencoded")
@@ -296,11 +297,14 @@ def test_the_curl_walkthrough_runs_as_written(world, make_case, hope, settings):
     for block in blocks:
         shell.run_block(block)
 
-    assert len(blocks) >= 10 and len(shell.responses) >= 18, "the walkthrough lost its steps"
+    assert len(blocks) >= 10, "the walkthrough lost its steps"
+    assert len(shell.responses) >= 18, "the walkthrough lost its steps"
     # Step 1 issued the key the walkthrough used; section 10 rotated it.
-    assert len(shell.issued) == 2 and shell.env["KEY"] == shell.issued[0]
+    assert len(shell.issued) == 2
+    assert shell.env["KEY"] == shell.issued[0]
     old, new = AccessKey.objects.filter(partner=hope).order_by("created_at", "id")
-    assert old.revoked_at is not None and new.revoked_at is None
+    assert old.revoked_at is not None
+    assert new.revoked_at is None
     assert shell.env["REFERRAL"] == str(referral.uuid)
     referral.refresh_from_db()
     assert referral.status == ReferralStatus.CLOSED
@@ -312,7 +316,8 @@ def test_the_curl_walkthrough_runs_as_written(world, make_case, hope, settings):
     assert (enrolment.course, enrolment.attendance_percent) == ("Tailoring, level 1", 85)
     assert (enrolment.status, enrolment.certificate) == (EnrolmentStatus.COMPLETED, "HVC-2027-0142")
     support = SupportProvision.objects.get(referral=referral)
-    assert support.pillar == Pillar.LIVELIHOOD and support.currency == "IQD"
+    assert support.pillar == Pillar.LIVELIHOOD
+    assert support.currency == "IQD"
     assert not WebhookEndpoint.objects.filter(partner=hope, is_active=True).exists()
     actions = set(
         AuditEvent.objects.filter(actor_label=partner_label(hope)).values_list("action", flat=True)
@@ -339,7 +344,8 @@ def test_the_curl_walkthrough_runs_as_written(world, make_case, hope, settings):
     assert set(real_registration.json()) == set(registered)
     (event,) = [e for e in examples if "event_id" in e]
     real_event = OutboxEvent.objects.filter(partner=hope).first()
-    assert real_event is not None and set(real_event.payload) == set(event)
+    assert real_event is not None
+    assert set(real_event.payload) == set(event)
     (error,) = [e for e in examples if "error" in e]
     assert set(error["error"]) <= {"code", "message", "fields", "reasons"}
 

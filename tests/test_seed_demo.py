@@ -74,7 +74,8 @@ def test_seeded_identities_are_encrypted(seeded):
     with connection.cursor() as cursor:
         cursor.execute("SELECT given_name, national_id FROM cases_returnee")
         for given_name, national_id in cursor.fetchall():
-            assert given_name.startswith("enc1:") and national_id.startswith("enc1:")
+            assert given_name.startswith("enc1:")
+            assert national_id.startswith("enc1:")
 
 
 def test_seeded_people_are_found_through_the_blind_index(seeded):

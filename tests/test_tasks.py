@@ -16,7 +16,8 @@ def test_reencrypt_task_rotates_and_audits(db, settings):
     settings.FIELD_ENCRYPTION_KEYS = [new_key]
     assert Returnee.objects.get(pk=person.pk).given_name == "Huda"
     event = AuditEvent.objects.get(action="identity.reencrypt")
-    assert event.actor_label == "system" and event.request_id.startswith("task-")
+    assert event.actor_label == "system"
+    assert event.request_id.startswith("task-")
 
 
 def test_audit_verify_task_reports_the_chain(db):

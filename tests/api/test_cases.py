@@ -111,7 +111,8 @@ def test_patch_needs_if_match_refuses_a_stale_one_and_cannot_set_the_stage(api, 
     client = api("alice")
     assert client.patch(url, {"household_size": 5}, format="json").status_code == 428
     ok = client.patch(url, {"household_size": 5}, format="json", HTTP_IF_MATCH='"1"')
-    assert ok.status_code == 200 and ok["ETag"] == '"2"'
+    assert ok.status_code == 200
+    assert ok["ETag"] == '"2"'
     assert ok.data["person"]["household_size"] == 5
     stale = client.patch(url, {"household_size": 6}, format="json", HTTP_IF_MATCH='"1"')
     assert stale.status_code == 412
@@ -132,7 +133,8 @@ def test_forbidden_move_is_409_with_reasons(api, world, cases):
     assert response.data["error"]["code"] == "transition_not_allowed"
     assert response.data["error"]["reasons"]
     response = api("alice").post(url, {"to_stage": "graduated"}, format="json")
-    assert response.status_code == 400 and "to_stage" in response.data["error"]["fields"]
+    assert response.status_code == 400
+    assert "to_stage" in response.data["error"]["fields"]
 
 
 def test_allowed_move_is_201_and_listed_in_the_history(api, world, cases):
@@ -177,14 +179,16 @@ def test_filters_by_stage_and_case_number_prefix(api, world, make_case, cases):
     by_number = client.get("/api/v1/cases/", {"case_number": prefix.lower()})
     assert monitoring.case_number in [c["case_number"] for c in by_number.data["results"]]
     bad = client.get("/api/v1/cases/", {"stage": "heaven"})
-    assert bad.status_code == 400 and "stage" in bad.data["error"]["fields"]
+    assert bad.status_code == 400
+    assert "stage" in bad.data["error"]["fields"]
 
 
 def test_schema_is_served_and_docs_use_local_assets(api, world):
     schema = api().get("/api/schema/")
     assert schema.status_code == 200
     docs = api().get("/api/docs/").content.decode()
-    assert "cdn" not in docs.lower() and "/static/drf_spectacular_sidecar/" in docs
+    assert "cdn" not in docs.lower()
+    assert "/static/drf_spectacular_sidecar/" in docs
 
 
 def test_another_teams_uuid_and_a_made_up_one_answer_alike(api, world):

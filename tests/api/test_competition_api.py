@@ -28,7 +28,8 @@ def test_caseworker_in_scope_gets_the_findings_and_score(api, make_case):
     assert body["case_number"] == case.case_number
     assert body["attention_score"] > 0
     speed = [x for x in body["findings"] if x["code"] == "speed.intake"]
-    assert speed and speed[0]["dimension"] == "speed"
+    assert speed
+    assert speed[0]["dimension"] == "speed"
     assert speed[0]["competing_stage"] == "repentance"
     assert speed[0]["evidence"]["days"] == 11
     assert set(speed[0]) == {
@@ -55,7 +56,8 @@ def test_a_teams_summary_shows_only_its_own_cases(api, world, make_case):
     theirs = case_at(Stage.INTAKE, team=world.team_b, caseworker=world.bob)
     body = api("bob").get(SUMMARY).json()
     intake = next(s for s in body["stages"] if s["stage"] == "intake")
-    assert body["cases"] == 1 and intake["cases"] == 1
+    assert body["cases"] == 1
+    assert intake["cases"] == 1
     numbers = [c["case_number"] for c in intake["top_cases"]]
     assert numbers == [theirs.case_number]
     assert mine.case_number not in str(body)
@@ -69,7 +71,8 @@ def test_a_manager_filters_by_team_and_stage(api, world, make_case):
     assert client.get(SUMMARY).json()["cases"] == 3
     assert client.get(SUMMARY, {"team": str(world.team_a.uuid)}).json()["cases"] == 2
     body = client.get(SUMMARY, {"team": str(world.team_a.uuid), "stage": "intake"}).json()
-    assert body["cases"] == 1 and [s["stage"] for s in body["stages"]] == ["intake"]
+    assert body["cases"] == 1
+    assert [s["stage"] for s in body["stages"]] == ["intake"]
     assert client.get(SUMMARY, {"programme": str(world.south.uuid)}).json()["cases"] == 0
 
 
@@ -110,7 +113,8 @@ def test_csv_has_the_header_one_row_per_stage_and_no_identity(api, make_case, ho
     text = response.content.decode()
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:3] == ["stage", "competing_stage", "cases"]
-    assert "missing_livelihood" in rows[0] and "top_cases" in rows[0]
+    assert "missing_livelihood" in rows[0]
+    assert "top_cases" in rows[0]
     assert [r[0] for r in rows[1:]] == ["intake", "screening", "training", "monitoring"]
     assert case.case_number in rows[1][rows[0].index("top_cases")]
     for value in ("Zubaida", "Qaraghuli", "1987-1104-5521", "+9647705550101"):

@@ -34,7 +34,8 @@ def _error(response, status: int, code: str) -> dict[str, Any]:
     assert set(body) == {"error"}, body
     error = body["error"]
     assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"], error
+    assert isinstance(error["message"], str), error
+    assert error["message"], error
     return error
 
 
@@ -87,7 +88,8 @@ def test_json_nested_too_deep_is_400_naming_the_problem(staff_api, partners, bod
         400,
         "parse_error",
     )
-    assert "nested" in error["message"] and "levels" in error["message"]
+    assert "nested" in error["message"]
+    assert "levels" in error["message"]
 
     _, partner, _ = partners["x"]
     response = partner.post(PARTNER_DECLINE, body, content_type="application/json")
@@ -148,14 +150,16 @@ def test_an_unhandled_exception_is_500_json_with_the_request_id_and_no_traceback
     assert error["request_id"] == "req-failure-0001"
     assert "req-failure-0001" in error["message"]
     assert SECRET.encode() not in response.content
-    assert b"Traceback" not in response.content and b"RuntimeError" not in response.content
+    assert b"Traceback" not in response.content
+    assert b"RuntimeError" not in response.content
 
     # The traceback is in the server's log, on a line that carries the request id.
     logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is RuntimeError]
     assert logged, [r.getMessage() for r in caplog.records]
     line = _configured_log_line(logged[-1])
     assert "req-failure-0001" in line
-    assert "Traceback" in line and SECRET in line
+    assert "Traceback" in line
+    assert SECRET in line
 
 
 @pytest.mark.urls("tests.api.error_urls")
@@ -173,7 +177,8 @@ def test_a_page_that_fails_is_a_plain_html_500_without_a_traceback(caplog):
     )
     assert response.status_code == 500
     assert response["Content-Type"].startswith("text/html")
-    assert SECRET.encode() not in response.content and b"Traceback" not in response.content
+    assert SECRET.encode() not in response.content
+    assert b"Traceback" not in response.content
     assert b"req-page-failure-1" in response.content  # a reference to quote to the helpdesk
 
 

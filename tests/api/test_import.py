@@ -85,7 +85,8 @@ def test_team_out_of_scope_made_up_or_malformed_is_404(api, world):
         assert response.status_code == 404
         assert response.data == {"error": {"code": "not_found", "message": "Not found."}}
     response = api("alice").post(f"{URL}?team=nonsense", data, content_type="text/csv")
-    assert response.status_code == 400 and "team" in response.data["error"]["fields"]
+    assert response.status_code == 400
+    assert "team" in response.data["error"]["fields"]
     assert Case.objects.count() == 0
 
 
@@ -99,9 +100,11 @@ def test_anonymous_is_401_and_a_partner_key_is_not_a_staff_credential(api, world
 
 def test_missing_file_or_team_names_the_field(api, world):
     response = api("alice").post(URL, {"team": str(world.team_a.uuid)}, format="multipart")
-    assert response.status_code == 400 and "file" in response.data["error"]["fields"]
+    assert response.status_code == 400
+    assert "file" in response.data["error"]["fields"]
     response = api("alice").post(URL, as_csv(people(1)), content_type="text/csv")
-    assert response.status_code == 400 and "team" in response.data["error"]["fields"]
+    assert response.status_code == 400
+    assert "team" in response.data["error"]["fields"]
 
 
 def test_json_is_not_an_accepted_body(api, world):

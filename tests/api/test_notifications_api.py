@@ -124,7 +124,8 @@ def test_marking_read(api, notes, world):
     assert note.read_at is not None
     assert AuditEvent.objects.filter(action="notification.read", actor=world.alice).count() == 1
     again = api("alice").post(read_url(note))
-    assert again.status_code == 200 and again.json()["read_at"] == response.json()["read_at"]
+    assert again.status_code == 200
+    assert again.json()["read_at"] == response.json()["read_at"]
     assert AuditEvent.objects.filter(action="notification.read").count() == 1
 
 
@@ -211,7 +212,8 @@ def test_programme_managers_see_dead_emails_about_their_programmes_cases(api, de
     assert response.status_code == 200
     (row,) = response.json()["results"]
     assert row["uuid"] == str(dead_email.uuid)
-    assert row["channel"] == "email" and row["partner"] is None
+    assert row["channel"] == "email"
+    assert row["partner"] is None
     assert row["case_number"] == dead_email.notification.case_id
     assert row["recipient"] == "alice"
     assert "ConnectionRefusedError" in row["last_error"]

@@ -89,7 +89,8 @@ def test_the_detail_lists_every_delivery_attempt_oldest_first(api, event):
             "duration_ms": 35,
         },
     ]
-    assert "payload" not in data and "C-7KQ2-XM4P" not in response.content.decode()
+    assert "payload" not in data
+    assert "C-7KQ2-XM4P" not in response.content.decode()
     assert response["Cache-Control"] == "no-store"
 
 
@@ -103,7 +104,8 @@ def test_an_outbox_event_is_404_to_anyone_but_a_manager_of_its_programme(api, wo
 def test_the_list_keeps_to_the_events_and_leaves_the_attempts_to_the_detail(api, event):
     (listed,) = api("mona").get("/api/v1/outbox/").json()["results"]
 
-    assert listed["uuid"] == str(event.uuid) and "delivery_attempts" not in listed
+    assert listed["uuid"] == str(event.uuid)
+    assert "delivery_attempts" not in listed
 
 
 def test_a_send_in_progress_shows_as_started(api, event):

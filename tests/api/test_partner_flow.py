@@ -98,7 +98,8 @@ def test_partner_x_lists_the_referral_by_case_number_and_y_sees_nothing(flow):
     assert listing["Cache-Control"] == "no-store"
     (item,) = listing.data["results"]
     assert (item["uuid"], item["case_number"]) == (flow.referral, flow.case.case_number)
-    assert item["status"] == "offered" and item["version"] == 1
+    assert item["status"] == "offered"
+    assert item["version"] == 1
 
     assert flow.py.get("/api/v1/partner/referrals/").data["results"] == []
     missing = flow.py.get(flow.url)
@@ -114,7 +115,8 @@ def test_partner_x_lists_the_referral_by_case_number_and_y_sees_nothing(flow):
 def test_partner_sees_only_the_shared_fields_and_no_identity(flow):
     detail = flow.px.get(flow.url)
 
-    assert detail.status_code == 200 and detail["ETag"] == '"1"'
+    assert detail.status_code == 200
+    assert detail["ETag"] == '"1"'
     assert set(detail.data) == set(PartnerReferralSerializer.Meta.fields)
     assert set(detail.data["shared"]) == set(SHARED)
     assert detail.data["shared"]["year_of_birth"] == 1990
@@ -123,7 +125,8 @@ def test_partner_sees_only_the_shared_fields_and_no_identity(flow):
     text = json.dumps(detail.data)
     for secret in (person.given_name, person.family_name, person.phone, person.national_id):
         assert secret not in text
-    assert "partner" not in detail.data and "created_by" not in detail.data
+    assert "partner" not in detail.data
+    assert "created_by" not in detail.data
 
 
 def test_identity_is_shared_only_with_consent_to_share_identity(flow):
@@ -144,8 +147,10 @@ def test_identity_is_shared_only_with_consent_to_share_identity(flow):
     shared = flow.px.get(f"/api/v1/partner/referrals/{created.data['uuid']}/").data["shared"]
     assert shared == {"given_name": "Omar", "phone": flow.case.returnee.phone}
     read = AuditEvent.objects.get(action="identity.partner_read")
-    assert read.actor_label == f"partner:{flow.x.uuid}" and read.actor is None
-    assert read.fields == ["given_name", "phone"] and read.case_number == flow.case.case_number
+    assert read.actor_label == f"partner:{flow.x.uuid}"
+    assert read.actor is None
+    assert read.fields == ["given_name", "phone"]
+    assert read.case_number == flow.case.case_number
 
 
 def test_only_staff_in_scope_can_refer_and_only_with_consent(world, flow, api):
@@ -286,7 +291,8 @@ def test_a_failed_delivery_is_retried_after_its_backoff_and_then_delivered(
     assert webhook_dispatch_due() == 1
 
     event.refresh_from_db()
-    assert event.status == OutboxStatus.DELIVERED and event.attempts == 1
+    assert event.status == OutboxStatus.DELIVERED
+    assert event.attempts == 1
     first, second = hook_requests(httpserver, "/hooks/x")
     assert first.headers["X-Idempotency-Key"] == second.headers["X-Idempotency-Key"]
     assert first.get_data() == second.get_data()
@@ -311,11 +317,13 @@ def test_withdrawing_consent_to_share_empties_shared_for_the_partner(flow):
     assert set(flow.px.get(flow.url).data["shared"]) == set(SHARED)
 
     withdrawn = flow.alice.post(f"{flow.base}/consents/{flow.consent}/withdraw/")
-    assert withdrawn.status_code == 200 and withdrawn.data["withdrawn_at"]
+    assert withdrawn.status_code == 200
+    assert withdrawn.data["withdrawn_at"]
 
     assert flow.px.get(flow.url).data["shared"] == {}
     (item,) = flow.px.get("/api/v1/partner/referrals/").data["results"]
     assert (item["case_number"], item["shared"]) == (flow.case.case_number, {})
     body = {"partner": str(flow.x.uuid), "service": "health", "shared_fields": ["sex"]}
     refused = flow.alice.post(f"{flow.base}/referrals/", body, format="json")
-    assert refused.status_code == 400 and "partner" in refused.data["error"]["fields"]
+    assert refused.status_code == 400
+    assert "partner" in refused.data["error"]["fields"]

@@ -80,7 +80,8 @@ def test_staff_of_the_case_record_a_survey_and_get_its_scores(api, case, world, 
     body = response.json()
     assert body["overall_score"] == 100.0
     assert body["economic_score"] == body["social_score"] == body["psychosocial_score"] == 100.0
-    assert body["recorded_by"] == persona and body["contact"] is None
+    assert body["recorded_by"] == persona
+    assert body["contact"] is None
     assert {a["question"] for a in body["answers"]} == set(_answers(case))
     assert all(a["score"] == 1.0 for a in body["answers"])
     survey = SurveyResponse.objects.get(uuid=body["uuid"])
@@ -147,7 +148,8 @@ def test_a_survey_at_a_held_contact_names_it(api, case, make_case):
     )
     client = api("alice")
     refused = client.post(_url(case), {**_body(case), "contact": str(other.uuid)}, format="json")
-    assert refused.status_code == 400 and "contact" in refused.json()["error"]["fields"]
+    assert refused.status_code == 400
+    assert "contact" in refused.json()["error"]["fields"]
     response = client.post(_url(case), {**_body(case), "contact": str(held.uuid)}, format="json")
     assert response.status_code == 201
     assert response.json()["contact"] == str(held.uuid)
@@ -167,7 +169,8 @@ def test_a_fall_recorded_through_the_api_tells_the_supervisor(api, case, world):
     fell = client.post(_url(case), _body(case, best=False), format="json")
     assert fell.status_code == 201
     note = Notification.objects.get()
-    assert note.recipient == world.carol and note.case_id == case.case_number
+    assert note.recipient == world.carol
+    assert note.case_id == case.case_number
     assert note.detail == {"before": 100.0, "after": 0.0}
 
 
@@ -193,7 +196,8 @@ def test_the_list_shows_every_survey_with_its_scores_newest_first(api, case, wor
     assert response.status_code == 200
     results = response.json()["results"]
     assert [r["overall_score"] for r in results] == [55.5, 80.0]
-    assert results[0]["social_score"] is None and results[0]["economic_score"] == 55.5
+    assert results[0]["social_score"] is None
+    assert results[0]["economic_score"] == 55.5
     assert str(other.uuid) not in response.content.decode()
 
 
@@ -207,7 +211,8 @@ def test_questions_are_those_of_the_callers_programmes_in_the_order_asked(api, w
     assert response.status_code == 200
     rows = response.json()
     uuids = [row["uuid"] for row in rows]
-    assert str(north.uuid) in uuids and str(south.uuid) not in uuids
+    assert str(north.uuid) in uuids
+    assert str(south.uuid) not in uuids
     shared = SurveyQuestion.objects.filter(programme=None, is_active=True).count()
     assert len(rows) == shared + 1
     dimensions = [row["dimension"] for row in rows]

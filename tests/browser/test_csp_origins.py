@@ -105,7 +105,8 @@ def open_as(browser, live_server) -> Iterator[Callable[..., tuple[Any, Watch]]]:
 
 def visit(tab, watch: Watch, path: str) -> None:
     response = tab.goto(path)
-    assert response is not None and response.status == 200, path
+    assert response is not None, path
+    assert response.status == 200, path
     assert response.headers.get("content-security-policy"), path
     tab.wait_for_load_state("networkidle")
 

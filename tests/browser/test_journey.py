@@ -95,7 +95,8 @@ def test_caseworker_and_supervisor_take_a_case_from_intake_to_an_approved_screen
     assert "/caseload/" in tab.url
     case_number = open_case_through_intake(tab, world)
     case = Case.objects.get(case_number=case_number)
-    assert case.stage == Stage.INTAKE and case.caseworker == world.alice
+    assert case.stage == Stage.INTAKE
+    assert case.caseworker == world.alice
     # The header never shows the name unless it is revealed.
     assert "Amina" not in tab.content()
 
@@ -135,7 +136,8 @@ def test_caseworker_and_supervisor_take_a_case_from_intake_to_an_approved_screen
     row.locator("button[name=decision][value=approve]").click()
     tab.wait_for_load_state()
     approval.refresh_from_db()
-    assert approval.status == ApprovalStatus.APPROVED and approval.decided_by == world.carol
+    assert approval.status == ApprovalStatus.APPROVED
+    assert approval.decided_by == world.carol
 
     # The case file's competing-stage lane sits beside the programme's stages.
     tab.goto(f"/cases/{case_number}/")

@@ -45,7 +45,8 @@ def test_the_caseload_filter_swaps_only_the_table(tab, world, make_case):
     screening = make_case(Stage.SCREENING, team=world.team_a, caseworker=world.alice)
     training = make_case(Stage.TRAINING, team=world.team_a, caseworker=world.alice)
     sign_in(tab, world.alice)
-    assert screening.case_number in tab.content() and training.case_number in tab.content()
+    assert screening.case_number in tab.content()
+    assert training.case_number in tab.content()
     tab.evaluate("window.__sameDocument = true")
 
     tab.check("input[name=stage][value=screening]")

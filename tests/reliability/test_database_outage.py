@@ -265,7 +265,8 @@ def _assert_api_unavailable(reply: Reply) -> None:
     assert error["code"] == "unavailable"
     assert error["message"]
     assert error["request_id"] == reply.headers["X-Request-ID"]
-    assert b"Traceback" not in reply.body and b"OperationalError" not in reply.body
+    assert b"Traceback" not in reply.body
+    assert b"OperationalError" not in reply.body
 
 
 def test_postgresql_down_is_503_json_for_the_api_and_a_plain_page_for_people(
@@ -291,7 +292,8 @@ def test_postgresql_down_is_503_json_for_the_api_and_a_plain_page_for_people(
     assert (me.status, me.json()) == (200, {"username": "alice"}), me.body[:500]
     assert server.request("GET", "/api/v1/partner/referrals/", headers=partner_auth).status == 200
     page = server.request("GET", "/caseload/", headers=browser)
-    assert page.status == 200 and case.case_number.encode() in page.body, page.body[:500]
+    assert page.status == 200, page.body[:500]
+    assert case.case_number.encode() in page.body, page.body[:500]
     assert server.request("GET", "/health/").status == 200
 
     cluster.stop()
@@ -319,13 +321,15 @@ def test_postgresql_down_is_503_json_for_the_api_and_a_plain_page_for_people(
     assert down.status == 503, down.body[:500]
     assert down.headers["Content-Type"].startswith("text/html")
     assert int(down.headers["Retry-After"]) > 0
-    assert b"<html" in down.body and b"Traceback" not in down.body
+    assert b"<html" in down.body
+    assert b"Traceback" not in down.body
     for private in ("alice", case.case_number, world.team_a.name):
         assert private.encode() not in down.body
     assert b"temporarily unavailable" in down.body
     in_arabic = server.request("GET", "/caseload/", headers=arabic)
     assert in_arabic.status == 503
-    assert b'lang="ar"' in in_arabic.body and b'dir="rtl"' in in_arabic.body
+    assert b'lang="ar"' in in_arabic.body
+    assert b'dir="rtl"' in in_arabic.body
     assert "الخدمة غير متاحة مؤقتًا".encode() in in_arabic.body  # "temporarily unavailable"
 
     health = server.request("GET", "/health/")

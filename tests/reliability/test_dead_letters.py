@@ -59,11 +59,13 @@ def test_a_task_failing_for_good_leaves_one_dead_letter(world, celery_eager):
         webhook_deliver_task.apply(args=[MISSING_EVENT])
     failed = FailedTask.objects.get()
     assert failed.task_name == "cases.webhook_deliver"
-    assert failed.args == [MISSING_EVENT] and failed.kwargs == {}
+    assert failed.args == [MISSING_EVENT]
+    assert failed.kwargs == {}
     assert failed.retries == 0
     assert failed.error.startswith("DoesNotExist: OutboxEvent matching query")
     audit = AuditEvent.objects.get(action="task.dead_letter")
-    assert audit.object_id == str(failed.uuid) and audit.actor_label == "system"
+    assert audit.object_id == str(failed.uuid)
+    assert audit.actor_label == "system"
     # The programme managers are told, in the app and by email (through the outbox).
     note = Notification.objects.get(kind=NotificationKind.TASK_FAILED)
     assert note.recipient == world.mona
@@ -92,7 +94,8 @@ def test_a_dead_letter_keeps_ids_only_and_a_short_error(db):
     )
     assert failed.args == [5, "CASE-7Q2K", REDACTED, REDACTED]
     assert failed.kwargs == {"case_number": "CASE-7Q2K", "note": REDACTED}
-    assert len(failed.error) == ERROR_MAX_CHARS and "9647705550101" not in failed.error
+    assert len(failed.error) == ERROR_MAX_CHARS
+    assert "9647705550101" not in failed.error
 
 
 def test_a_failed_email_task_is_not_emailed_about(world):
@@ -107,10 +110,14 @@ def test_a_failed_email_task_is_not_emailed_about(world):
 def test_programme_managers_see_the_dead_letters_and_nobody_else(world):
     failed = _dead_letter()
     response = _api(world, "mona").get("/api/v1/failed-tasks/")
-    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
     [row] = response.json()["results"]
-    assert row["uuid"] == str(failed.uuid) and row["task_name"] == "cases.webhook_deliver"
-    assert row["args"] == [MISSING_EVENT] and row["retries"] == 6 and row["retried_at"] is None
+    assert row["uuid"] == str(failed.uuid)
+    assert row["task_name"] == "cases.webhook_deliver"
+    assert row["args"] == [MISSING_EVENT]
+    assert row["retries"] == 6
+    assert row["retried_at"] is None
     for persona in ("alice", "carol", "audrey"):
         assert _api(world, persona).get("/api/v1/failed-tasks/").json()["results"] == []
     assert APIClient().get("/api/v1/failed-tasks/").status_code == 401
@@ -134,12 +141,15 @@ def test_a_manager_queues_a_dead_letter_again_once(
         response = _api(world, "mona").post(url)
     assert response.status_code == 200, response.content
     failed.refresh_from_db()
-    assert failed.retried_at is not None and response.json()["retried_at"] is not None
+    assert failed.retried_at is not None
+    assert response.json()["retried_at"] is not None
     audit = AuditEvent.objects.get(action="task.retry")
-    assert audit.actor_id == world.mona.pk and audit.object_id == str(failed.uuid)
+    assert audit.actor_id == world.mona.pk
+    assert audit.object_id == str(failed.uuid)
     # Run again (eagerly here) with the same ids; it fails again: a new dead letter.
     again = FailedTask.objects.exclude(pk=failed.pk).get()
-    assert again.task_name == failed.task_name and again.args == failed.args
+    assert again.task_name == failed.task_name
+    assert again.args == failed.args
     assert again.task_id == audit.detail["new_task_id"]
 
     second = _api(world, "mona").post(url)
@@ -160,7 +170,8 @@ def test_a_retry_while_the_broker_is_down_changes_nothing(world, celery_broker_d
 def test_a_dead_letter_naming_no_task_of_ours_is_not_queued(world, celery_eager):
     failed = _dead_letter(task_name="celery.chord_unlock")
     response = _api(world, "mona").post(f"/api/v1/failed-tasks/{failed.uuid}/retry/")
-    assert response.status_code == 409 and response.json()["error"]["code"] == "unknown_task"
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "unknown_task"
 
 
 def test_the_admin_lists_them_read_only_and_retries_them(world, celery_eager):
@@ -170,10 +181,12 @@ def test_the_admin_lists_them_read_only_and_retries_them(world, celery_eager):
     admin = verified_client(world.root)
     changelist = reverse("admin:cases_failedtask_changelist")
     page = admin.get(changelist)
-    assert page.status_code == 200 and "cases.webhook_deliver" in page.content.decode()
+    assert page.status_code == 200
+    assert "cases.webhook_deliver" in page.content.decode()
     assert admin.get(reverse("admin:cases_failedtask_add")).status_code == 403
     change = admin.get(reverse("admin:cases_failedtask_change", args=[failed.pk]))
-    assert change.status_code == 200 and 'name="_save"' not in change.content.decode()
+    assert change.status_code == 200
+    assert 'name="_save"' not in change.content.decode()
 
     response = admin.post(
         changelist, {"action": "retry", "_selected_action": [failed.pk]}, follow=True
@@ -207,7 +220,8 @@ def test_a_task_that_always_fails_ends_dead_lettered_and_staff_queue_it_again(
     )
     # Two retries in this worker's settings, each after a back-off, then the dead letter.
     assert running.log().count(f"Task cases.webhook_deliver[{first.id}] retry") == 2
-    assert failed.retries == 2 and failed.args == [MISSING_EVENT]
+    assert failed.retries == 2
+    assert failed.args == [MISSING_EVENT]
     assert failed.error.startswith("DoesNotExist")
     audit = AuditEvent.objects.get(action="task.dead_letter", object_id=str(failed.uuid))
     assert audit.request_id == f"task-{first.id}"
@@ -221,7 +235,8 @@ def test_a_task_that_always_fails_ends_dead_lettered_and_staff_queue_it_again(
         timeout=30,
         what=lambda: "the retried task dead-lettered again\n" + running.log()[-4000:],
     )
-    assert again.task_name == "cases.webhook_deliver" and again.args == [MISSING_EVENT]
+    assert again.task_name == "cases.webhook_deliver"
+    assert again.args == [MISSING_EVENT]
     assert f"Task cases.webhook_deliver[{again.task_id}] received" in running.log()
     failed.refresh_from_db()
     assert failed.retried_at is not None

@@ -114,7 +114,8 @@ def test_a_worker_killed_mid_delivery_leaves_an_abandoned_attempt_and_the_retry_
         None,
     )
     assert abandoned["worker"] == f"{socket.gethostname()}:{first.pid}"
-    assert abandoned["finished_at"] is not None and abandoned["duration_ms"] is None
+    assert abandoned["finished_at"] is not None
+    assert abandoned["duration_ms"] is None
     assert (delivered["number"], delivered["outcome"], delivered["status_code"]) == (
         2,
         "delivered",

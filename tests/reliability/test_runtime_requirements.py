@@ -367,7 +367,8 @@ def test_worker_and_beat_from_requirements_txt_start_and_run_tasks(
     assert worker.stop() == 0, worker.log()
     dispatcher = PeriodicTask.objects.get(name="outbox-dispatch")
     assert dispatcher.total_run_count >= 1
-    assert dispatcher.last_run_at is not None and dispatcher.last_run_at > an_hour_ago
+    assert dispatcher.last_run_at is not None
+    assert dispatcher.last_run_at > an_hour_ago
 
 
 def test_gunicorn_from_requirements_txt_serves_the_app(start) -> None:

@@ -50,7 +50,8 @@ def _email_waiting_in_redis(redis_server) -> tuple[OutboxEvent, str]:
     # Ids only in the broker: the outbox row's id, nothing about the person it is for.
     assert (args, kwargs) == ([event.pk], {})
     text = raw.decode()
-    assert ADDRESS not in text and "dana" not in text.lower()
+    assert ADDRESS not in text
+    assert "dana" not in text.lower()
     return event, message["headers"]["id"]
 
 
@@ -101,13 +102,15 @@ def test_a_worker_killed_mid_task_gets_it_back_after_a_restart_and_sends_once(
     )
     assert second.log().count(received) == 1  # the same message, delivered again
     [email] = sent_emails(mail_dir)
-    assert ADDRESS in email and f"notification-{event.uuid}@" in email
+    assert ADDRESS in email
+    assert f"notification-{event.uuid}@" in email
 
     # Acknowledged this time: the message left the unacknowledged set and its index, which
     # are all the visibility-timeout sweep restores from, so nothing can come back.
     wait_until(lambda: redis_server.restorable() == 0, timeout=10, what="the acknowledgement")
     assert second.log().count(received) == 1
-    assert redis_server.queued() == [] and redis_server.unacked() == 0
+    assert redis_server.queued() == []
+    assert redis_server.unacked() == 0
     assert len(sent_emails(mail_dir)) == 1
     assert not FailedTask.objects.exists()
 

@@ -11,7 +11,7 @@ import pytest
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
-from cases.tasks import ReliableTask
+from cases.services.tasks_health import ReliableTask
 from reintegration.celery import app
 
 from .conftest import REPO, WORKER_TIMINGS
@@ -45,7 +45,8 @@ def test_messages_are_acknowledged_late_and_json_only():
     assert conf.task_acks_late is True
     assert conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
-    assert conf.task_serializer == "json" and conf.result_serializer == "json"
+    assert conf.task_serializer == "json"
+    assert conf.result_serializer == "json"
     assert conf.accept_content == ["json"]
     assert conf.broker_transport_options["visibility_timeout"] == (
         settings.CELERY_VISIBILITY_TIMEOUT_SECONDS
@@ -56,7 +57,8 @@ def test_messages_are_acknowledged_late_and_json_only():
 def test_every_task_uses_the_reliable_base(name):
     task = app.tasks[name]
     assert isinstance(task, ReliableTask)
-    assert task.acks_late is True and task.reject_on_worker_lost is True
+    assert task.acks_late is True
+    assert task.reject_on_worker_lost is True
     assert task.autoretry_for == (Exception,)
     assert task.max_retries == settings.CELERY_TASK_MAX_RETRIES >= 1
     assert task.retry_backoff == settings.CELERY_TASK_RETRY_BACKOFF_SECONDS >= 1

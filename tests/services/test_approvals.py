@@ -109,7 +109,8 @@ def test_plan_goes_from_draft_to_submitted_to_approved(world, make_case):
             {"pillar": "security", "goal": "Protection plan", "target_date": datetime.date.today()},
         ],
     )
-    assert plan.status == PlanStatus.DRAFT and plan.goals.count() == 2
+    assert plan.status == PlanStatus.DRAFT
+    assert plan.goals.count() == 2
     approval = approval_request(actor=world.alice, case=case, kind="reintegration_plan", plan=plan)
     plan.refresh_from_db()
     assert plan.status == PlanStatus.SUBMITTED

@@ -63,7 +63,8 @@ def test_saving_a_cadence_replans_only_its_programmes_cases(world, monitored):
     assert created.actor == world.mona
     replan = AuditEvent.objects.get(action="contacts.replan")
     assert replan.actor == world.mona
-    assert replan.detail["cases"] == [north.pk] and replan.detail["reason"] == "cadence"
+    assert replan.detail["cases"] == [north.pk]
+    assert replan.detail["reason"] == "cadence"
 
 
 def test_changing_a_cadence_is_audited_with_its_fields_and_replans_again(world, monitored):

@@ -42,7 +42,8 @@ def test_revising_a_benchmark_keeps_the_old_version_for_its_dates(world):
         actor=world.mona, benchmark=first, data={"valid_from": later, "days_in_stage": 20}
     )
     first.refresh_from_db()
-    assert first.valid_to == later and first.days_in_stage == 40
+    assert first.valid_to == later
+    assert first.days_in_stage == 40
     assert (second.valid_from, second.days_in_stage, second.source) == (
         later,
         20,

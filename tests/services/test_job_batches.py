@@ -212,5 +212,6 @@ def test_planning_ahead_in_batches_plans_the_same_as_in_one(world, make_case):
     per_case = {c.pk: MonitoringContact.objects.filter(case=c).count() for c in cases}
     assert len(set(per_case.values())) == 1  # the same plan for the same cadence
     events = _events("contacts.plan_ahead")
-    assert len(events) == 3 and sum(e.detail["created"] for e in events) == created
+    assert len(events) == 3
+    assert sum(e.detail["created"] for e in events) == created
     assert monitoring_plan_all(today=TODAY, batch=BATCH) == 0

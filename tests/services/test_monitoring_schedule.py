@@ -182,7 +182,8 @@ def test_planning_twice_leaves_the_same_rows(world, make_case):
     rows = list(MonitoringContact.objects.filter(case=case).values_list("pk", "planned_date"))
     events = AuditEvent.objects.count()
     second = contacts_plan(case, today=TODAY)
-    assert first.created == 6 and (second.created, second.removed) == (0, 0)
+    assert first.created == 6
+    assert (second.created, second.removed) == (0, 0)
     assert list(MonitoringContact.objects.filter(case=case).values_list("pk", "planned_date")) == (
         rows
     )
@@ -240,7 +241,8 @@ def test_a_recorded_contact_replans_the_rest_from_its_date(world, make_case):
     assert _planned(case) == _every(today + 13 * DAY, 14, today + 90 * DAY)
     event = AuditEvent.objects.filter(case_number=case.pk, action="contacts.plan").last()
     assert event is not None
-    assert event.detail["reason"] == "contact" and event.actor == world.alice
+    assert event.detail["reason"] == "contact"
+    assert event.actor == world.alice
 
 
 def test_meeting_a_planned_contact_replans_from_the_day_it_took_place(world, make_case):
@@ -508,7 +510,8 @@ def test_entering_a_threat_context_replans_the_district_now_and_flags_after_comm
     assert queued == [{"retry": False}]
     assert _planned(case) == _every(today + 7 * DAY, 7, today + 90 * DAY)
     event = AuditEvent.objects.get(action="contacts.replan")
-    assert event.detail["cases"] == [case.pk] and event.actor == world.mona
+    assert event.detail["cases"] == [case.pk]
+    assert event.actor == world.mona
 
     with django_capture_on_commit_callbacks(execute=True):
         threat_context_end(actor=world.mona, threat=threat, ends_on=today)

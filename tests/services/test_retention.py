@@ -137,7 +137,8 @@ def test_a_due_case_loses_identity_and_free_text(make_case, world, programme_day
 
     assert IntakeRecord.objects.get(case=case).notes == ""
     screening = ScreeningAssessment.objects.get(case=case)
-    assert screening.answers == {} and screening.decision_reason == ""
+    assert screening.answers == {}
+    assert screening.decision_reason == ""
     assert screening.security_findings == ""
     assert SupportProvision.objects.get(case=case).notes == ""
     assert MonitoringContact.objects.get(case=case).concerns == ""
@@ -180,14 +181,16 @@ def test_statistics_still_count_the_case(make_case, world, programme_days):
         case.outcome,
         case.risk_level,
     )
-    assert kept.closed_at == case.closed_at and kept.opened_at == case.opened_at
+    assert kept.closed_at == case.closed_at
+    assert kept.opened_at == case.opened_at
     assert SurveyResponse.objects.get(case=case).overall_score == Decimal("62.50")
     assert ScreeningAssessment.objects.get(case=case).risk_level == "high"
     assert SupportProvision.objects.get(case=case).pillar == "livelihood"
     assert Incident.objects.get(case=case).severity == "high"
     assert StageTransition.objects.filter(case=case).count() >= 1
     person = Returnee.objects.get(pk=case.returnee_id)
-    assert person.year_of_birth == 1990 and person.current_district == "Mosul"
+    assert person.year_of_birth == 1990
+    assert person.current_district == "Mosul"
 
 
 def test_a_case_not_yet_due_or_open_is_untouched(make_case, world, programme_days):
@@ -202,7 +205,8 @@ def test_a_case_not_yet_due_or_open_is_untouched(make_case, world, programme_day
         person = Returnee.objects.get(pk=case.returnee_id)
         assert person.anonymised_at is None
         assert (person.given_name, person.skills) == ("Omar", person.skills)
-        assert person.national_id_index and person.date_of_birth
+        assert person.national_id_index
+        assert person.date_of_birth
     assert reveal(recent, world)["given_name"] == "Omar"
     assert IntakeRecord.objects.get(case=recent).notes == "Came back with her brother Yusuf"
     assert not AuditEvent.objects.filter(action="retention.anonymise").exists()
@@ -244,7 +248,8 @@ def test_one_audit_event_per_run_lists_the_case_numbers(make_case, world, progra
     cases = [closed_days_ago(make_case, programme_days + n) for n in range(3)]
     run()
     event = AuditEvent.objects.get(action="retention.anonymise")
-    assert event.actor is None and event.actor_label == "system"
+    assert event.actor is None
+    assert event.actor_label == "system"
     assert event.detail["cases"] == sorted(c.case_number for c in cases)
     assert event.detail["people"] == 3
     assert "Omar" not in str(event.detail)

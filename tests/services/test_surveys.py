@@ -87,16 +87,19 @@ def test_default_questions_cover_three_dimensions_in_english_and_arabic(db):
     assert {q.dimension for q in shared} == {"economic", "social", "psychosocial"}
     for question in shared:
         survey_question_check(texts=question.texts, choices=question.choices)
-        assert question.texts["ar"] and question.texts["en"]
+        assert question.texts["ar"]
+        assert question.texts["en"]
         assert all(choice["labels"]["ar"] for choice in question.choices)
         scores = [choice["score"] for choice in question.choices]
-        assert min(scores) == 0 and max(scores) == 1, question.code
+        assert min(scores) == 0, question.code
+        assert max(scores) == 1, question.code
 
 
 def test_questions_are_asked_economic_then_social_then_psychosocial(case):
     dimensions = [q.dimension for q in questions(case)]
     assert dimensions == sorted(dimensions, key=["economic", "social", "psychosocial"].index)
-    assert dimensions[0] == "economic" and dimensions[-1] == "psychosocial"
+    assert dimensions[0] == "economic"
+    assert dimensions[-1] == "psychosocial"
 
 
 def test_texts_show_in_the_users_language_with_english_as_fallback():
@@ -167,7 +170,8 @@ def test_best_answers_score_100_everywhere_and_are_stored(case, world):
     assert response.psychosocial_score == Decimal("100.00")
     assert response.answers.count() == len(questions(case))
     assert set(response.answers.values_list("score", flat=True)) == {Decimal("1.000")}
-    assert response.recorded_by == world.alice and response.taken_on == TODAY
+    assert response.recorded_by == world.alice
+    assert response.taken_on == TODAY
 
 
 def test_overall_is_the_mean_of_the_dimension_scores(case, world):
@@ -450,5 +454,6 @@ def test_score_drops_cost_two_queries_whatever_the_caseload(make_case, world):
     for _ in range(10):
         _scores(make_case(Stage.MONITORING), 90, 50)
     many = measure()
-    assert one[1] == 1 and many[1] == 11
+    assert one[1] == 1
+    assert many[1] == 11
     assert one[0] == many[0] == 2  # the supervised team ids, then the cases

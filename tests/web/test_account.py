@@ -85,7 +85,8 @@ def test_login_page_offers_a_labelled_form(client, db):
     response = client.get(LOGIN)
     assert response.status_code == 200
     body = response.content.decode()
-    assert '<label for="id_username">' in body and '<label for="id_password">' in body
+    assert '<label for="id_username">' in body
+    assert '<label for="id_password">' in body
     assert 'autocomplete="current-password"' in body
     assert "csrfmiddlewaretoken" in body
 
@@ -128,17 +129,21 @@ def test_full_login_with_a_totp_code(client, world):
     password_step(client, "alice", next_url=ACCOUNT)
     assert client.get(ACCOUNT).status_code == 302  # password alone is not enough
     page = client.get(f"{VERIFY}?next={ACCOUNT}")
-    assert page.status_code == 200 and 'name="code"' in page.content.decode()
+    assert page.status_code == 200
+    assert 'name="code"' in page.content.decode()
 
     response = client.post(VERIFY, {"code": code_for(device), "next": ACCOUNT})
 
-    assert response.status_code == 302 and response["Location"] == ACCOUNT
+    assert response.status_code == 302
+    assert response["Location"] == ACCOUNT
     assert client.session[DEVICE_ID_SESSION_KEY] == device.persistent_id
     account = client.get(ACCOUNT)
-    assert account.status_code == 200 and "alice" in account.content.decode()
+    assert account.status_code == 200
+    assert "alice" in account.content.decode()
     assert actions() == [accounts.LOGIN_SUCCESS, accounts.SECOND_FACTOR_SUCCESS]
     success = AuditEvent.objects.get(action=accounts.SECOND_FACTOR_SUCCESS)
-    assert success.actor == world.alice and success.detail == {"method": "totp"}
+    assert success.actor == world.alice
+    assert success.detail == {"method": "totp"}
 
 
 def test_a_wrong_code_is_refused_and_audited(client, world, settings):
@@ -154,7 +159,8 @@ def test_a_wrong_code_is_refused_and_audited(client, world, settings):
     assert DEVICE_ID_SESSION_KEY not in client.session
     assert client.get(ACCOUNT)["Location"].startswith(VERIFY)
     failure = AuditEvent.objects.get(action=accounts.SECOND_FACTOR_FAILURE)
-    assert failure.actor == world.alice and wrong not in str(failure.detail)
+    assert failure.actor == world.alice
+    assert wrong not in str(failure.detail)
     # The right code still works after a wrong one.
     assert client.post(VERIFY, {"code": code_for(device)}).status_code == 302
     assert client.get(ACCOUNT).status_code == 200
@@ -188,7 +194,8 @@ def test_a_backup_code_works_once(client, world):
     again = Client()
     password_step(again, "alice")
     response = again.post(VERIFY, {"code": "abcd2345"})
-    assert response.status_code == 200 and "That code is not valid" in response.content.decode()
+    assert response.status_code == 200
+    assert "That code is not valid" in response.content.decode()
     assert list(StaticToken.objects.values_list("token", flat=True)) == ["efgh6789"]
 
 
@@ -206,33 +213,40 @@ def test_enrolment_shows_a_qr_code_then_confirms_with_a_code(client, world, sett
     assert "<path" in body
     secret = b32encode(device.bin_key).decode()
     assert " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)) in body
-    assert "otpauth://" not in body and "<img" not in body  # the key travels only in the QR
+    assert "otpauth://" not in body
+    assert "<img" not in body
     assert len(page.content) < 300_000
     # A reload shows the same key; it does not pile up devices.
     client.get(ENROL)
     assert TOTPDevice.objects.filter(user=world.bob).count() == 1
 
     refused = client.post(ENROL, {"code": "12345x", "next": ACCOUNT})
-    assert refused.status_code == 200 and "That code is not valid" in refused.content.decode()
+    assert refused.status_code == 200
+    assert "That code is not valid" in refused.content.decode()
     device.refresh_from_db()
-    assert not device.confirmed and not StaticDevice.objects.filter(user=world.bob).exists()
+    assert not device.confirmed
+    assert not StaticDevice.objects.filter(user=world.bob).exists()
 
     response = client.post(ENROL, {"code": code_for(device), "next": ACCOUNT})
 
-    assert response.status_code == 302 and response["Location"] == BACKUP
+    assert response.status_code == 302
+    assert response["Location"] == BACKUP
     device.refresh_from_db()
     assert device.confirmed
     shown = client.get(BACKUP)
-    assert shown.status_code == 200 and shown["Cache-Control"].startswith("max-age=0")
+    assert shown.status_code == 200
+    assert shown["Cache-Control"].startswith("max-age=0")
     stored = set(StaticToken.objects.filter(device__user=world.bob).values_list("token", flat=True))
     assert len(stored) == 10
     assert all(code in shown.content.decode() for code in stored)
     assert f'href="{ACCOUNT}"' in shown.content.decode()  # continues to next
     assert client.get(BACKUP)["Location"] == ACCOUNT  # shown once only
     assert client.get(ACCOUNT).status_code == 200  # the session is verified
-    assert accounts.DEVICE_ENROL in actions() and accounts.SECOND_FACTOR_SUCCESS in actions()
+    assert accounts.DEVICE_ENROL in actions()
+    assert accounts.SECOND_FACTOR_SUCCESS in actions()
     enrol = AuditEvent.objects.get(action=accounts.DEVICE_ENROL)
-    assert enrol.actor == world.bob and enrol.detail == {"device": "totp", "backup_codes": 10}
+    assert enrol.actor == world.bob
+    assert enrol.detail == {"device": "totp", "backup_codes": 10}
 
 
 def test_the_issuer_from_settings_is_in_the_provisioning_url(world, settings):
@@ -260,24 +274,28 @@ def test_regenerating_backup_codes_shows_new_ones_once_and_voids_the_old(world):
 
     response = client.post(BACKUP)
 
-    assert response.status_code == 302 and response["Location"] == BACKUP
+    assert response.status_code == 302
+    assert response["Location"] == BACKUP
     codes = set(
         StaticToken.objects.filter(device__user=world.alice).values_list("token", flat=True)
     )
-    assert len(codes) == 10 and "oldcode1" not in codes
+    assert len(codes) == 10
+    assert "oldcode1" not in codes
     shown = client.get(BACKUP).content.decode()
     assert all(code in shown for code in codes)
     assert client.get(BACKUP)["Location"] == ACCOUNT
     assert re.search(r'id="backup-codes-left">10<', client.get(ACCOUNT).content.decode())
     event = AuditEvent.objects.get(action=accounts.BACKUP_CODES_REGENERATE)
-    assert event.actor == world.alice and event.detail == {"count": 10}
+    assert event.actor == world.alice
+    assert event.detail == {"count": 10}
     assert not any(code in str(event.content()) for code in codes)
 
 
 def test_regenerating_backup_codes_needs_a_verified_session(client, world):
     client.force_login(world.alice)
     response = client.post(BACKUP)
-    assert response.status_code == 302 and response["Location"].startswith(ENROL)
+    assert response.status_code == 302
+    assert response["Location"].startswith(ENROL)
     assert not StaticToken.objects.exists()
 
 
@@ -325,7 +343,8 @@ def test_wrong_codes_lock_out_too_and_end_the_half_signed_in_session(client, wor
     assert actions().count(accounts.SECOND_FACTOR_FAILURE) == 3
     assert accounts.LOGIN_LOCKOUT in actions()
     attempt = AccessAttempt.objects.get(username="alice")
-    assert "code=****" in attempt.post_data and wrong not in attempt.post_data
+    assert "code=****" in attempt.post_data
+    assert wrong not in attempt.post_data
 
 
 def test_failures_are_forgotten_only_after_both_factors(client, world):
@@ -369,11 +388,14 @@ def test_every_sign_in_event_is_audited_without_secrets(client, world):
         str(world.alice.pk),
         {"username": "alice"},
     )
-    assert events[2].actor == world.alice and events[4].actor == world.alice
+    assert events[2].actor == world.alice
+    assert events[4].actor == world.alice
     lockout = AuditEvent.objects.get(action=accounts.LOGIN_LOCKOUT)
-    assert lockout.object_id == str(world.carol.pk) and lockout.detail["username"] == "carol"
+    assert lockout.object_id == str(world.carol.pk)
+    assert lockout.detail["username"] == "carol"
     everything = " ".join(str(e.content()) for e in events)
-    assert "secret-guess" not in everything and PASSWORD not in everything
+    assert "secret-guess" not in everything
+    assert PASSWORD not in everything
     assert "nobody-at-all" not in everything
 
 
@@ -413,7 +435,8 @@ def test_logout_is_a_post_and_is_audited(world):
 
     response = client.post(LOGOUT)
 
-    assert response.status_code == 302 and response["Location"] == LOGIN
+    assert response.status_code == 302
+    assert response["Location"] == LOGIN
     assert client.get(ACCOUNT)["Location"] == f"{LOGIN}?next=%2Faccount%2F"
     event = AuditEvent.objects.get(action=accounts.LOGOUT)
     assert event.actor == world.alice
@@ -431,7 +454,8 @@ def test_an_idle_session_ends_after_the_idle_timeout(world, settings, clock):
     clock.shift(601)
 
     response = client.get(ACCOUNT)
-    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN)
 
 
 def test_a_session_ends_at_its_absolute_lifetime_counted_from_login(client, world, settings, clock):
@@ -451,7 +475,8 @@ def test_a_session_ends_at_its_absolute_lifetime_counted_from_login(client, worl
     clock.shift(400)
 
     response = client.get(ACCOUNT)
-    assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN)
     assert accounts.LOGOUT in actions()
 
 
@@ -471,10 +496,12 @@ def test_disabling_an_account_signs_it_out_everywhere(world):
     assert _sessions_of(world.alice) == 0
     for client in (laptop, tablet):
         response = client.get(ACCOUNT)
-        assert response.status_code == 302 and response["Location"].startswith(LOGIN)
+        assert response.status_code == 302
+        assert response["Location"].startswith(LOGIN)
     assert bob.get(ACCOUNT).status_code == 200  # nobody else
     event = AuditEvent.objects.get(action=accounts.SESSIONS_END)
-    assert event.object_id == str(world.alice.pk) and event.detail["sessions"] == 2
+    assert event.object_id == str(world.alice.pk)
+    assert event.detail["sessions"] == 2
 
 
 def test_disabling_an_account_in_the_admin_signs_it_out_everywhere(world):
@@ -632,7 +659,8 @@ def test_seed_demo_gives_demo_users_the_published_key_and_says_how_to_get_a_code
     call_command("seed_demo", cases=1, stdout=out)
     assert "manage.py totp_code" in out.getvalue()
     device = TOTPDevice.objects.get(user__username="caseworker_a")
-    assert device.confirmed and device.key == DEMO_TOTP_KEY_HEX
+    assert device.confirmed
+    assert device.key == DEMO_TOTP_KEY_HEX
     call_command("seed_demo", cases=1, stdout=StringIO())
     assert TOTPDevice.objects.filter(user__username="caseworker_a").count() == 1
 

@@ -130,10 +130,12 @@ def test_the_owner_opens_a_list_by_its_address(page, alices_list):
 
 def test_the_owner_deletes_a_list_and_it_is_audited(page, world, alices_list):
     response = page("alice").post(reverse("web:working-list-delete", args=[alices_list.uuid]))
-    assert response.status_code == 302 and response["Location"] == CASELOAD
+    assert response.status_code == 302
+    assert response["Location"] == CASELOAD
     assert not WorkingList.objects.exists()
     event = AuditEvent.objects.get(action="working_list.delete")
-    assert event.object_id == str(alices_list.uuid) and event.detail == {}
+    assert event.object_id == str(alices_list.uuid)
+    assert event.detail == {}
 
 
 def test_delete_needs_post(page, alices_list):

@@ -223,18 +223,7 @@ class PageParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {name: value or "" for name, value in attrs}
         for name, value in values.items():
-            if name == "xmlns" or name.startswith("xmlns:"):
-                continue  # a namespace's name, never fetched
-            if name == "style":
-                self.blocked.append(f'<{tag} style="{value[:60]}">')
-            elif name.startswith("on"):
-                self.blocked.append(f"<{tag} {name}=...> (an inline event handler)")
-            elif name == "srcset":
-                for candidate in value.split(","):
-                    if candidate.strip():
-                        self.urls.append((tag, name, candidate.split()[0]))
-            elif name in URL_ATTRIBUTES or re.match(r"\s*([a-z][a-z0-9+.-]*:)?//", value, re.I):
-                self.urls.append((tag, name, value.strip()))
+            self._attribute(tag, name, value)
         if tag == "meta" and values.get("http-equiv", "").lower() == "refresh":
             target = values.get("content", "").partition("url=")[2]
             if target:
@@ -245,6 +234,20 @@ class PageParser(HTMLParser):
         if tag == "style":
             self.blocked.append("an inline <style>")
             self._in = "style"
+
+    def _attribute(self, tag: str, name: str, value: str) -> None:
+        if name == "xmlns" or name.startswith("xmlns:"):
+            return  # a namespace's name, never fetched
+        if name == "style":
+            self.blocked.append(f'<{tag} style="{value[:60]}">')
+        elif name.startswith("on"):
+            self.blocked.append(f"<{tag} {name}=...> (an inline event handler)")
+        elif name == "srcset":
+            for candidate in value.split(","):
+                if candidate.strip():
+                    self.urls.append((tag, name, candidate.split()[0]))
+        elif name in URL_ATTRIBUTES or re.match(r"\s*([a-z][a-z0-9+.-]*:)?//", value, re.I):
+            self.urls.append((tag, name, value.strip()))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == self._in:

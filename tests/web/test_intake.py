@@ -237,7 +237,8 @@ def test_back_returns_to_the_previous_step_and_keeps_what_was_typed(page, world)
 
     back = client.post(INTAKE, {"return_date": _day(30), "nav": "back"})
 
-    assert back.status_code == 302 and back["Location"] == CONSENT
+    assert back.status_code == 302
+    assert back["Location"] == CONSENT
     consent_page = client.get(CONSENT).content.decode()
     assert 'value="statistics" id="id_scope_4" checked' in consent_page
     intake_page = client.get(INTAKE).content.decode()
@@ -259,7 +260,8 @@ def test_step_pages_work_with_plain_forms_and_real_labels(page, world):
 
 def test_team_choice_offers_only_the_teams_the_user_may_open_cases_in(page, world):
     alice_page = page("alice").get(START).content.decode()
-    assert str(world.team_a.uuid) in alice_page and str(world.team_c.uuid) in alice_page
+    assert str(world.team_a.uuid) in alice_page
+    assert str(world.team_c.uuid) in alice_page
     assert str(world.team_b.uuid) not in alice_page
     mona_page = page("mona").get(START).content.decode()
     for team in (world.team_a, world.team_b, world.team_c):
@@ -298,7 +300,8 @@ def test_cancel_clears_the_wizard(page, world):
 
     response = client.post(CANCEL)
 
-    assert response.status_code == 302 and response["Location"] == reverse("web:caseload")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("web:caseload")
     assert SESSION_KEY not in client.session
     assert GIVEN_NAME not in client.get(START).content.decode()
     assert Case.objects.count() == 0
@@ -311,7 +314,8 @@ def test_a_membership_lost_before_the_end_sends_the_user_back_to_the_team(page, 
 
     response = client.post(REVIEW, {"nav": "create"})
 
-    assert response.status_code == 302 and response["Location"] == START
+    assert response.status_code == 302
+    assert response["Location"] == START
     assert "Team:" in client.get(START).content.decode()
     assert row_counts() == before
 
@@ -339,7 +343,8 @@ def test_a_refusal_by_case_open_goes_back_to_the_step_that_owns_the_field(
 
     response = client.post(REVIEW, {"nav": "create"})
 
-    assert response.status_code == 302 and response["Location"] == step_url
+    assert response.status_code == 302
+    assert response["Location"] == step_url
     body = client.get(step_url).content.decode()
     assert f"{label}: Refused by the service." in body
     assert row_counts() == before

@@ -67,7 +67,8 @@ def test_each_persona_sees_their_own_notifications_only(page, notes, persona):
         if other != persona:
             assert str(note.uuid) not in html
             assert note.case_id not in html
-    assert "Zubaida" not in html and "Qaraghuli" not in html
+    assert "Zubaida" not in html
+    assert "Qaraghuli" not in html
 
 
 def test_the_list_is_newest_first_and_marks_the_unread(page, world, make_case):
@@ -82,7 +83,8 @@ def test_the_list_is_newest_first_and_marks_the_unread(page, world, make_case):
     assert html.index(str(new.uuid)) < html.index(str(old.uuid))
     assert f'class="card notification unread" id="notification-{new.uuid}"' in html
     assert f'class="card notification" id="notification-{old.uuid}"' in html
-    assert read_url(new) in html and read_url(old) not in html
+    assert read_url(new) in html
+    assert read_url(old) not in html
     assert "1 unread notification." in html
 
 
@@ -91,14 +93,16 @@ def test_only_unread_on_request(page, world, make_case):
     read = note_for(world.alice, case, read_at=timezone.now())
     unread = note_for(world.alice, case)
     html = page("alice").get(LIST, {"unread": "1"}).content.decode()
-    assert str(unread.uuid) in html and str(read.uuid) not in html
+    assert str(unread.uuid) in html
+    assert str(read.uuid) not in html
 
 
 def test_marking_one_read_redirects_back_and_is_audited(page, notes, world):
     note = notes["alice"]
     response = page("alice").post(read_url(note), {"next": f"{LIST}?page=1"})
 
-    assert response.status_code == 302 and response.url == f"{LIST}?page=1"
+    assert response.status_code == 302
+    assert response.url == f"{LIST}?page=1"
     note.refresh_from_db()
     assert note.read_at is not None
     assert AuditEvent.objects.filter(
@@ -143,9 +147,11 @@ def test_mark_all_read_touches_only_ones_own(page, notes, world, make_case):
 def test_anonymous_visitors_are_sent_to_the_login_page(notes):
     client = Client()
     response = client.get(LIST)
-    assert response.status_code == 302 and reverse("web:login") in response["Location"]
+    assert response.status_code == 302
+    assert reverse("web:login") in response["Location"]
     response = client.post(read_url(notes["alice"]))
-    assert response.status_code == 302 and reverse("web:login") in response["Location"]
+    assert response.status_code == 302
+    assert reverse("web:login") in response["Location"]
     assert Notification.objects.get(pk=notes["alice"].pk).read_at is None
 
 
@@ -153,7 +159,8 @@ def test_the_navigation_counts_the_unread(page, world, make_case):
     client = page("alice")
     case = make_case(Stage.MONITORING)
     html = client.get(reverse("web:caseload")).content.decode()
-    assert f'href="{LIST}"' in html and "unread</span></span>" not in html
+    assert f'href="{LIST}"' in html
+    assert "unread</span></span>" not in html
 
     for _ in range(3):
         note_for(world.alice, case)

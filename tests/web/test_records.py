@@ -717,5 +717,6 @@ def test_what_the_services_refuse_is_shown_on_the_field_and_writes_nothing(
     assert response.status_code == 400
     body = response.content.decode()
     summary = body.split('id="errors"', 1)[1].split("</div>", 1)[0]
-    assert label in summary and message in summary
+    assert label in summary
+    assert message in summary
     assert (model._default_manager.count(), audit_count()) == (rows, events)

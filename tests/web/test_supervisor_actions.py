@@ -61,7 +61,8 @@ def test_the_queue_lists_waiting_requests_of_the_supervised_teams(page, world, m
     for approval in (a, c):
         assert reverse("web:approval-decide", args=[approval.uuid]) in html
         assert approval.case_id in html
-    assert b.case_id not in html and str(b.uuid) not in html
+    assert b.case_id not in html
+    assert str(b.uuid) not in html
     assert str(decided.uuid) not in html
     assert "alice" in html  # requested by
     mona = page("mona").get(reverse("web:approval-queue"))
@@ -114,7 +115,8 @@ def test_a_rejection_needs_a_comment(page, world, a_approval):
     html = response.content.decode()
     assert "Comment: Say why the request is rejected." in html
     a_approval.refresh_from_db()
-    assert a_approval.status == ApprovalStatus.REQUESTED and a_approval.decided_by is None
+    assert a_approval.status == ApprovalStatus.REQUESTED
+    assert a_approval.decided_by is None
     assert AuditEvent.objects.count() == events
 
 
@@ -149,7 +151,8 @@ def test_a_request_already_decided_is_not_decided_again(page, world, a_approval)
     assert response.status_code == 400
     assert "already been decided" in response.content.decode()
     a_approval.refresh_from_db()
-    assert a_approval.status == ApprovalStatus.APPROVED and a_approval.decided_by == world.mona
+    assert a_approval.status == ApprovalStatus.APPROVED
+    assert a_approval.decided_by == world.mona
     assert AuditEvent.objects.count() == events
 
 
@@ -308,16 +311,20 @@ def test_workload_counts_each_caseworkers_open_cases(page, world, dora, make_cas
     alice = loads["alice"]
     assert alice.open_cases == 3
     assert alice.by_stage == {"intake": 1, "screening": 0, "training": 1, "monitoring": 1}
-    assert alice.overdue_contacts == 2 and alice.high_risk == 1
+    assert alice.overdue_contacts == 2
+    assert alice.high_risk == 1
     assert alice.teams == ["Team A", "Team C"]
-    assert loads["dora"].open_cases == 1 and loads["dora"].teams == ["Team A"]
-    assert loads["-"].open_cases == 1 and loads["-"].by_stage["screening"] == 1
+    assert loads["dora"].open_cases == 1
+    assert loads["dora"].teams == ["Team A"]
+    assert loads["-"].open_cases == 1
+    assert loads["-"].by_stage["screening"] == 1
     html = response.content.decode()
     assert re.search(r"alice</a>.*?<td class=\"num\">3</td>", html, re.S)
     assert "bob" not in html
     only_c = page("carol").get(reverse("web:workload"), {"team": str(world.team_c.uuid)})
     loads_c = {row["key"]: row["load"] for row in only_c.context["rows"]}
-    assert loads_c["alice"].open_cases == 1 and "dora" not in loads_c
+    assert loads_c["alice"].open_cases == 1
+    assert "dora" not in loads_c
     assert nobody.case_number not in html  # cases are listed only for a chosen caseworker
 
 

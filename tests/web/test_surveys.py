@@ -129,7 +129,8 @@ def test_each_question_is_a_labelled_radio_group_in_its_dimension(page, case):
             rf'<input type="radio" name="q-{question.code}" value="{choice["value"]}"', html
         )
     assert html.count('type="radio"') == sum(len(q.choices) for q in _questions(case))
-    assert 'type="date"' in html and '<button type="submit">' in html
+    assert 'type="date"' in html
+    assert '<button type="submit">' in html
 
 
 def test_the_survey_is_shown_in_arabic_to_an_arabic_speaker(page, case):
@@ -172,7 +173,8 @@ def test_a_missing_answer_is_named_and_nothing_is_written(page, case):
     assert response.status_code == 400
     html = response.content.decode()
     assert "Nothing was saved" in html
-    assert f'href="#id_q-{question.code}"' in html and "Answer this question." in html
+    assert f'href="#id_q-{question.code}"' in html
+    assert "Answer this question." in html
     assert _counts() == before
 
 
@@ -190,7 +192,8 @@ def test_bad_input_is_refused_naming_the_field(page, case, field, value, message
     response = client.post(_new_url(case), _form_data(case, **{field: value}))
     assert response.status_code == 400
     html = response.content.decode()
-    assert message in html and f'href="#id_{field}"' in html
+    assert message in html
+    assert f'href="#id_{field}"' in html
     assert _counts() == before
 
 
@@ -231,17 +234,20 @@ def test_a_closed_case_takes_no_survey(page, make_case):
 def test_the_monitoring_tab_links_the_survey_and_shows_the_scores(page, case):
     _scores(case, 80, 55)
     html = page("alice").get(_tab_url(case)).content.decode()
-    assert "Fill the reintegration survey" in html and _new_url(case) in html
+    assert "Fill the reintegration survey" in html
+    assert _new_url(case) in html
     assert 'id="chart-scores"' in html
     table = html.split('id="chart-scores-table"')[1].split("</table>")[0]
-    assert "80" in table and "55" in table
+    assert "80" in table
+    assert "55" in table
     for column in ("Overall", "Economic", "Social", "Psychosocial"):
         assert column in table
 
 
 def test_the_monitoring_tab_without_surveys_says_so(page, case):
     html = page("alice").get(_tab_url(case)).content.decode()
-    assert 'id="no-surveys"' in html and 'id="chart-scores"' not in html
+    assert 'id="no-surveys"' in html
+    assert 'id="chart-scores"' not in html
 
 
 def test_a_closed_case_shows_its_scores_without_the_link(page, make_case):
@@ -258,7 +264,8 @@ def test_the_scores_page_lists_every_survey(page, case, persona):
     html = page(persona).get(_scores_url(case)).content.decode()
     rows = html.split('id="survey-list"')[1].split("</table>")[0]
     assert rows.count("data-survey=") == 3
-    assert "62.5" in rows and "90" in rows
+    assert "62.5" in rows
+    assert "90" in rows
 
 
 def test_pages_cost_the_same_queries_with_one_survey_or_ten(page, case):
@@ -288,13 +295,17 @@ def test_the_dashboard_lists_cases_whose_score_fell(page, case, make_case, world
     _scores(team_b, 90, 20)
     html = page("carol").get(reverse("web:dashboard")).content.decode()
     table = html.split('id="score-drops"')[1].split("</table>")[0]
-    assert case.case_number in table and _scores_url(case) in table
+    assert case.case_number in table
+    assert _scores_url(case) in table
     assert steady.case_number not in table
     assert team_b.case_number not in table  # carol does not supervise team B
-    assert "80" in table and "55" in table and "25" in table
+    assert "80" in table
+    assert "55" in table
+    assert "25" in table
     html = page("mona").get(reverse("web:dashboard")).content.decode()
     table = html.split('id="score-drops"')[1].split("</table>")[0]
-    assert team_b.case_number in table and case.case_number in table
+    assert team_b.case_number in table
+    assert case.case_number in table
 
 
 def test_the_dashboard_says_when_no_score_fell(page, case):
@@ -351,7 +362,8 @@ def test_a_question_added_in_the_admin_is_audited(admin_manager, world):
     response = admin_manager.post(reverse("admin:cases_surveyquestion_add"), _admin_form(world))
     assert response.status_code == 302, response.content.decode()[:3000]
     question = SurveyQuestion.objects.get(code="soc_water")
-    assert question.programme == world.north and question.texts["ar"]
+    assert question.programme == world.north
+    assert question.texts["ar"]
     assert AuditEvent.objects.filter(
         action="surveyquestion.create", object_id=str(question.uuid)
     ).exists()
@@ -401,4 +413,5 @@ def test_a_manager_who_is_not_superuser_cannot_change_the_shared_questions(world
     response = client.post(url, _admin_form(world, programme="", code=shared.code))
     assert response.status_code == 403
     shared.refresh_from_db()
-    assert shared.code != "soc_water" and shared.programme is None
+    assert shared.code != "soc_water"
+    assert shared.programme is None
