@@ -45,12 +45,14 @@ def test_events_form_a_chain_from_the_genesis_hash(events):
     for previous, current in itertools.pairwise(events):
         assert current.prev_hash == previous.hash
     report = audit_verify()
-    assert report.ok and report.checked == 5
+    assert report.ok
+    assert report.checked == 5
 
 
 def test_event_records_who_what_when_and_where(world, events):
     event = AuditEvent.objects.get(pk=events[0].pk)
-    assert event.actor == world.alice and event.actor_label == "user:alice"
+    assert event.actor == world.alice
+    assert event.actor_label == "user:alice"
     assert (event.request_id, event.ip) == ("test-request-0001", "192.0.2.10")
     assert event.at is not None
 

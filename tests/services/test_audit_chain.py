@@ -168,7 +168,9 @@ def test_events_are_chained_with_hmac_under_the_first_key_and_name_it(events):
         assert event.hash != old_unkeyed_hash(event)
     assert AuditEvent.objects.earliest("id").prev_hash == GENESIS_HASH
     report = audit_verify()
-    assert report.ok and report.checked == 5 and report.legacy == 0
+    assert report.ok
+    assert report.checked == 5
+    assert report.legacy == 0
 
 
 # --- attack 1: the newest events are deleted ----------------------------------------------------
@@ -186,7 +188,8 @@ def test_deleting_the_newest_events_is_reported_as_a_truncated_tail(events, chec
         f"records 5 events up to event {events[4].pk}; the log now ends at event "
         f"{events[2].pk} with 3 events: its tail was removed" in report.problem
     )
-    assert f"{checkpoint_file}:1" in report.problem and T0.isoformat() in report.problem
+    assert f"{checkpoint_file}:1" in report.problem
+    assert T0.isoformat() in report.problem
 
 
 def test_a_removed_tail_is_found_after_new_events_were_appended(events, checkpoint_file):
@@ -224,7 +227,8 @@ def test_an_edit_recomputed_with_the_old_unkeyed_function_is_found(events):
     report = audit_verify()
 
     assert kinds(report) == [Problem.CONTENT_CHANGED]
-    assert report.first_broken_id == events[2].pk and report.checked == 2
+    assert report.first_broken_id == events[2].pk
+    assert report.checked == 2
     assert f"does not match its hash under key {ID_1}" in report.problem
 
 
@@ -292,7 +296,8 @@ def test_a_chain_rewritten_with_the_key_still_disagrees_with_earlier_checkpoints
 
     report = audit_verify()
 
-    assert report.checkpoints == 3 and kinds(report) == [Problem.REWRITTEN]
+    assert report.checkpoints == 3
+    assert kinds(report) == [Problem.REWRITTEN]
     assert f"{checkpoint_file}:2" in report.problem  # the latest honest checkpoint
     assert "(1 earlier checkpoints disagree likewise)" in report.problem
 
@@ -320,11 +325,14 @@ def test_events_and_checkpoints_before_and_after_a_key_rotation_verify(
     after = record(2, start=3)
     second = checkpoint_now()
 
-    assert {e.key_id for e in before} == {ID_1} and {e.key_id for e in after} == {ID_2}
+    assert {e.key_id for e in before} == {ID_1}
+    assert {e.key_id for e in after} == {ID_2}
     assert (first.key_id, second.key_id) == (ID_1, ID_2)
     assert after[0].prev_hash == before[-1].hash  # the chain runs on across the rotation
     report = audit_verify()
-    assert report.ok and report.checked == 5 and report.checkpoints == 2
+    assert report.ok
+    assert report.checked == 5
+    assert report.checkpoints == 2
 
 
 def test_removing_the_old_key_names_the_events_that_cannot_be_verified(
@@ -484,7 +492,8 @@ def test_no_checkpoint_is_signed_over_a_broken_chain(events, checkpoint_file, ca
     with caplog.at_level(logging.ERROR):
         outcome = audit_checkpoint_write()
 
-    assert outcome.checkpoint is None and kinds(outcome.report) == [Problem.TRUNCATED]
+    assert outcome.checkpoint is None
+    assert kinds(outcome.report) == [Problem.TRUNCATED]
     assert checkpoint_file.read_bytes() == before
     assert "Audit checkpoint not written: Audit chain truncated" in caplog.text
 
@@ -625,9 +634,12 @@ def test_legacy_events_from_before_the_migration_verify_and_keyed_ones_follow(fr
 
     assert list(AuditEvent.objects.values_list("key_id", flat=True)) == ["", "", ""]
     [keyed] = record(1)
-    assert keyed.prev_hash == previous and keyed.key_id == ID_1
+    assert keyed.prev_hash == previous
+    assert keyed.key_id == ID_1
     report = audit_verify()
-    assert report.ok and report.checked == 4 and report.legacy == 3
+    assert report.ok
+    assert report.checked == 4
+    assert report.legacy == 3
     assert any("3 legacy events" in note for note in report.notes)
 
 
@@ -642,13 +654,13 @@ def test_production_refuses_the_development_audit_key_and_a_borrowed_one():
             "AUDIT_CHAIN_KEYS": "dev-only-audit-chain-key-do-not-use-in-production",
         },
     )
-    assert dev.returncode != 0 and "development keys" in dev.stderr
+    assert dev.returncode != 0
+    assert "development keys" in dev.stderr
     borrowed = _manage(
         "check", env={**PRODUCTION_ENV, "AUDIT_CHAIN_KEYS": PRODUCTION_ENV["SECRET_KEY"]}
     )
-    assert (
-        borrowed.returncode != 0 and "AUDIT_CHAIN_KEYS must be keys of their own" in borrowed.stderr
-    )
+    assert borrowed.returncode != 0
+    assert "AUDIT_CHAIN_KEYS must be keys of their own" in borrowed.stderr
 
 
 def test_compose_keeps_the_checkpoints_on_a_volume_of_their_own_for_the_worker():

@@ -115,9 +115,11 @@ def test_delivery_is_signed_and_carries_the_event_uuid_as_idempotency_key(partne
     assert request.headers["User-Agent"] == USER_AGENT
     assert json.loads(body) == {**PAYLOAD, "event": "referral.offered", "event_id": str(event.uuid)}
     assert body == json.dumps(json.loads(body), separators=(",", ":"), sort_keys=True).encode()
-    assert event.status == OutboxStatus.DELIVERED and event.delivered_at is not None
+    assert event.status == OutboxStatus.DELIVERED
+    assert event.delivered_at is not None
     (delivery,) = DeliveryAttempt.objects.filter(event=event)
-    assert delivery.status_code == 200 and delivery.error == ""
+    assert delivery.status_code == 200
+    assert delivery.error == ""
 
 
 def test_a_500_leaves_the_event_pending_with_a_backoff_in_bounds(partner, receiver):
@@ -150,7 +152,8 @@ def test_a_retry_that_is_not_due_yet_is_left_alone(partner, receiver):
     event = webhook_deliver(event_id=event.pk)
 
     assert requests_to(receiver) == []
-    assert event.attempts == 0 and not DeliveryAttempt.objects.exists()
+    assert event.attempts == 0
+    assert not DeliveryAttempt.objects.exists()
 
 
 def test_an_unreachable_receiver_is_a_failed_attempt_not_a_crash(partner, settings):
@@ -160,10 +163,12 @@ def test_an_unreachable_receiver_is_a_failed_attempt_not_a_crash(partner, settin
 
     event = webhook_deliver(event_id=event.pk)
 
-    assert event.status == OutboxStatus.PENDING and event.attempts == 1
+    assert event.status == OutboxStatus.PENDING
+    assert event.attempts == 1
     assert event.last_error.startswith("ConnectError")
     (delivery,) = DeliveryAttempt.objects.filter(event=event)
-    assert delivery.status_code is None and delivery.error == event.last_error
+    assert delivery.status_code is None
+    assert delivery.error == event.last_error
 
 
 def test_a_redirect_is_not_followed_and_counts_as_a_failure(partner, receiver):
@@ -176,7 +181,8 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(partner, receiver):
     event = webhook_deliver(event_id=event.pk)
 
     assert requests_to(receiver, "/elsewhere") == []
-    assert event.status == OutboxStatus.PENDING and event.attempts == 1
+    assert event.status == OutboxStatus.PENDING
+    assert event.attempts == 1
     assert "302" in event.last_error
 
 
@@ -190,7 +196,8 @@ def test_after_the_last_attempt_the_event_is_dead_lettered(partner, receiver, se
         make_due(event)
         event = webhook_deliver(event_id=event.pk)
 
-    assert event.status == OutboxStatus.DEAD and event.attempts == 3
+    assert event.status == OutboxStatus.DEAD
+    assert event.attempts == 3
     assert DeliveryAttempt.objects.filter(event=event, status_code=503).count() == 3
     make_due(event)
     assert webhook_deliver(event_id=event.pk).status == OutboxStatus.DEAD
@@ -238,7 +245,8 @@ def test_each_attempt_is_logged_with_its_number_outcome_status_and_worker(partne
     for attempt in (failed, delivered):
         assert attempt.finished_at is not None
         assert attempt.started_at <= attempt.finished_at
-        assert attempt.duration_ms is not None and attempt.worker == THIS_WORKER
+        assert attempt.duration_ms is not None
+        assert attempt.worker == THIS_WORKER
 
 
 def test_a_receiver_that_does_not_answer_in_time_is_a_timeout(partner, receiver, settings):
@@ -258,9 +266,11 @@ def test_a_receiver_that_does_not_answer_in_time_is_a_timeout(partner, receiver,
     finally:
         release.set()
 
-    assert event.status == OutboxStatus.PENDING and event.attempts == 1
+    assert event.status == OutboxStatus.PENDING
+    assert event.attempts == 1
     (attempt,) = DeliveryAttempt.objects.filter(event=event)
-    assert attempt.outcome == DeliveryOutcome.TIMEOUT and attempt.status_code is None
+    assert attempt.outcome == DeliveryOutcome.TIMEOUT
+    assert attempt.status_code is None
     assert attempt.error.startswith("ReadTimeout")
 
 
@@ -283,17 +293,20 @@ def test_an_attempt_whose_worker_died_is_abandoned_when_its_lease_runs_out(
     with time_machine.travel(start + lease - datetime.timedelta(seconds=1), tick=False):
         webhook_deliver(event_id=event.pk)  # a redelivered task: the lease still holds
         webhook_dispatch_due()
-    assert requests_to(receiver) == [] and DeliveryAttempt.objects.count() == 1
+    assert requests_to(receiver) == []
+    assert DeliveryAttempt.objects.count() == 1
 
     with time_machine.travel(start + lease + datetime.timedelta(seconds=1), tick=False):
         event = webhook_deliver(event_id=event.pk)
 
     # The abandoned attempt counts as a failed one.
-    assert event.status == OutboxStatus.DELIVERED and event.attempts == 1
+    assert event.status == OutboxStatus.DELIVERED
+    assert event.attempts == 1
     abandoned, delivered = DeliveryAttempt.objects.filter(event=event)
     assert (abandoned.number, abandoned.outcome) == (1, DeliveryOutcome.ABANDONED)
     assert abandoned.finished_at == start + lease  # when its lease ran out
-    assert abandoned.duration_ms is None and abandoned.status_code is None
+    assert abandoned.duration_ms is None
+    assert abandoned.status_code is None
     assert abandoned.error == ABANDONED_ERROR
     assert (delivered.number, delivered.outcome, delivered.status_code) == (
         2,
@@ -378,7 +391,8 @@ def test_replay_makes_it_pending_and_dispatch_then_delivers_it_once(
     assert (event.status, event.attempts, event.last_error) == (OutboxStatus.PENDING, 0, "")
     assert event.next_attempt_at <= timezone.now()
     audit = AuditEvent.objects.get(action="outbox.replay")
-    assert audit.actor == world.mona and audit.object_id == str(event.uuid)
+    assert audit.actor == world.mona
+    assert audit.object_id == str(event.uuid)
     assert audit.detail["previous_attempts"] == 1
 
     assert webhook_dispatch_due() == 1
@@ -464,10 +478,10 @@ def test_the_tasks_call_the_services(partner, receiver):
     assert webhook_dispatch_task.apply().get() == 1
 
     assert OutboxEvent.objects.get(pk=second.pk).status == OutboxStatus.DELIVERED
-    assert webhook_deliver_task.name == "cases.webhook_deliver" and webhook_deliver_task.acks_late
-    assert (
-        webhook_dispatch_task.name == "cases.webhook_dispatch" and webhook_dispatch_task.acks_late
-    )
+    assert webhook_deliver_task.name == "cases.webhook_deliver"
+    assert webhook_deliver_task.acks_late
+    assert webhook_dispatch_task.name == "cases.webhook_dispatch"
+    assert webhook_dispatch_task.acks_late
 
 
 # --- Endpoints and the outbox ------------------------------------------------------------
@@ -477,13 +491,15 @@ def test_register_returns_the_secret_once_stores_it_encrypted_and_audits(partner
     settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
     endpoint, secret = register(partner, "https://93.184.216.34/hooks/reintegration")
 
-    assert len(secret) >= 43 and WebhookEndpoint.objects.get(pk=endpoint.pk).secret == secret
+    assert len(secret) >= 43
+    assert WebhookEndpoint.objects.get(pk=endpoint.pk).secret == secret
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT secret FROM {WebhookEndpoint._meta.db_table}")  # noqa: S608
         (stored,) = cursor.fetchone()
     assert secret not in stored
     audit = AuditEvent.objects.get(action="webhook.register")
-    assert audit.actor_label == "partner:test" and audit.actor is None
+    assert audit.actor_label == "partner:test"
+    assert audit.actor is None
     assert (audit.object_type, audit.object_id, audit.fields) == (
         "webhook",
         str(endpoint.uuid),
@@ -496,7 +512,8 @@ def test_register_refuses_a_bad_url_and_writes_nothing(partner, settings):
     with pytest.raises(ValidationError) as refused:
         register(partner, "https://169.254.169.254/latest/meta-data")
     assert "url" in refused.value.message_dict
-    assert not WebhookEndpoint.objects.exists() and not AuditEvent.objects.exists()
+    assert not WebhookEndpoint.objects.exists()
+    assert not AuditEvent.objects.exists()
 
 
 def test_remove_deactivates_audits_and_dead_letters_what_was_pending(partner, receiver):
@@ -508,7 +525,8 @@ def test_remove_deactivates_audits_and_dead_letters_what_was_pending(partner, re
     assert not WebhookEndpoint.objects.get(pk=endpoint.pk).is_active
     assert AuditEvent.objects.filter(action="webhook.remove", object_id=str(endpoint.uuid)).exists()
     event = webhook_deliver(event_id=event.pk)
-    assert event.status == OutboxStatus.DEAD and "removed" in event.last_error
+    assert event.status == OutboxStatus.DEAD
+    assert "removed" in event.last_error
     assert requests_to(receiver) == []
 
 
@@ -519,7 +537,9 @@ def test_registering_a_removed_url_again_revives_it_with_a_new_secret(partner, r
 
     again, new_secret = register(partner, url)
 
-    assert again.pk == endpoint.pk and again.is_active and new_secret != old_secret
+    assert again.pk == endpoint.pk
+    assert again.is_active
+    assert new_secret != old_secret
     with pytest.raises(ValidationError):
         register(partner, url)
 
@@ -611,10 +631,12 @@ def test_an_address_refused_at_delivery_time_is_a_failed_attempt(partner, receiv
     event = webhook_deliver(event_id=event.pk)
 
     assert requests_to(receiver) == []
-    assert event.status == OutboxStatus.PENDING and event.attempts == 1
+    assert event.status == OutboxStatus.PENDING
+    assert event.attempts == 1
     assert event.last_error.startswith("Refused before sending")
     (delivery,) = DeliveryAttempt.objects.filter(event=event)
-    assert delivery.status_code is None and delivery.error == event.last_error
+    assert delivery.status_code is None
+    assert delivery.error == event.last_error
 
 
 # --- Signatures --------------------------------------------------------------------------

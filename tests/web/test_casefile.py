@@ -218,7 +218,7 @@ def test_header_shows_the_next_planned_contact(page, full_case):
 # --- screening security section and history ---------------------------------------------------
 
 
-@pytest.mark.parametrize("persona", ("carol", "mona"))
+@pytest.mark.parametrize("persona", ["carol", "mona"])
 def test_supervisors_and_managers_see_the_security_findings(page, full_case, persona):
     html = _text(page(persona).get(_tab_url(full_case, "screening")))
     assert "Security findings" in html
@@ -337,7 +337,8 @@ def test_tab_links_swap_the_panel_with_htmx_and_work_without_it(page, full_case)
     partial = client.get(url, headers={"HX-Request": "true"})
     assert partial.status_code == 200
     body = _text(partial)
-    assert "<html" not in body and body.lstrip().startswith('<div id="case-tabs">')
+    assert "<html" not in body
+    assert body.lstrip().startswith('<div id="case-tabs">')
     assert "Tailoring course" in body
     assert "HX-Request" in partial["Vary"]
 
@@ -451,10 +452,12 @@ def test_timeline_has_two_lanes_with_stage_dates_and_competing_stages(page, worl
         return date_format(day, "SHORT_DATE_FORMAT")
 
     screening = _cell(timeline, "data-stage", "screening")
-    assert short(entered_screening) in screening and short(entered_training) in screening
+    assert short(entered_screening) in screening
+    assert short(entered_training) in screening
     assert "20 days" in screening
     training = _cell(timeline, "data-stage", "training")
-    assert short(entered_training) in training and short(entered_monitoring) in training
+    assert short(entered_training) in training
+    assert short(entered_monitoring) in training
     monitoring = _cell(timeline, "data-stage", "monitoring")
     assert "current" in timeline.split('data-stage="monitoring"')[0].rsplit("<div", 1)[1]
     assert short(entered_monitoring) in monitoring
@@ -494,7 +497,8 @@ def test_findings_sit_at_the_stage_they_concern_with_severity_badges(page, full_
     assert 'data-code="contact.missed"' in monitoring
     assert 'data-code="contact.missed"' not in intake + screening + training
     assert 'data-code="speed.intake"' not in monitoring
-    assert "Speed" in intake and "Contact" in monitoring
+    assert "Speed" in intake
+    assert "Contact" in monitoring
 
 
 def test_offer_findings_name_the_pillar_at_the_competing_stage(page, full_case):
@@ -560,7 +564,8 @@ def test_a_move_from_a_stale_page_is_refused_and_writes_nothing(page, world, mak
     html = _text(response)
     assert "Someone else changed this case" in html
     message = html.split("Someone else changed this case", 1)[1].split("</div>", 1)[0]
-    assert "Intake" in message and "Screening" in message
+    assert "Intake" in message
+    assert "Screening" in message
     assert StageTransition.objects.count() == transitions
     assert AuditEvent.objects.count() == events
     assert Case.objects.get(pk=case.pk).stage == Stage.SCREENING
