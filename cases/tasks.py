@@ -13,6 +13,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from cases import context
+from cases.competition.cached import competition_summaries_warm
 from cases.services.audit import audit_checkpoint_write, audit_verify
 from cases.services.competition import competition_snapshot_take
 from cases.services.identity import identity_reencrypt
@@ -33,7 +34,6 @@ from cases.services.outbox import (
     webhook_dispatch_due,
 )
 from cases.services.retention import retention_anonymise_due
-from cases.services.summaries import competition_summaries_warm
 from cases.services.tasks_health import ReliableTask
 
 

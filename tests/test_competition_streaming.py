@@ -9,8 +9,10 @@ import dataclasses
 import datetime
 import itertools
 from collections import Counter
+from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
@@ -22,7 +24,6 @@ from hypothesis.extra.django import TestCase as HypothesisTestCase
 
 from cases import competition
 from cases.competition import (
-    COMPETES_WITH,
     SEVERITY_RANK,
     SUMMARY_STAGES,
     CaseAttention,
@@ -30,7 +31,6 @@ from cases.competition import (
     CompetitionSummary,
     StageSummary,
     SummaryTally,
-    _stage_days,
     attention_score,
     caseload_facts,
     competition_summary,
@@ -38,17 +38,22 @@ from cases.competition import (
     reference_data,
     team_tallies,
 )
+from cases.competition import facts as facts_module
+from cases.competition import summary as summary_module
+from cases.competition.cached import competition_summaries_warm, summary_cache_key
+from cases.competition.summary import _stage_days
 from cases.models import (
+    COMPETES_WITH,
     Case,
     MonitoringContact,
     Pillar,
     Stage,
     StageTransition,
     SupportProvision,
+    Team,
     ThreatContext,
     ThreatKind,
 )
-from cases.services.summaries import competition_summaries_warm, summary_cache_key
 
 from . import factories as f
 from .conftest import case_at
@@ -74,7 +79,7 @@ def summary_held_in_memory(cases, *, today, top=competition.TOP_CASES):
     facts = caseload_facts(cases, today=today)
     refs = reference_data({one.programme_id for one in facts}, on=today)
     rows = [(one, findings_for(one, refs[one.programme_id], today)) for one in facts]
-    by_stage = {s: [] for s in SUMMARY_STAGES}
+    by_stage: dict[str, list[tuple[CaseFacts, Any]]] = {s: [] for s in SUMMARY_STAGES}
     for one, found in rows:
         if one.stage in by_stage:
             by_stage[one.stage].append((one, found))
@@ -82,7 +87,7 @@ def summary_held_in_memory(cases, *, today, top=competition.TOP_CASES):
     threat_codes = frozenset(f"exposure.{kind}" for kind in ThreatKind.values)
     for stage, staged in by_stage.items():
         days, benchmark_days = [], []
-        having = Counter()
+        having: Counter[str] = Counter()
         for one, found in staged:
             actual, benchmark = _stage_days(one, refs[one.programme_id], today)
             if actual is not None:
@@ -154,6 +159,9 @@ class TestTheTallyGivesTheSameSummary(HypothesisTestCase):
     """Random caseloads over three teams, streamed three cases a chunk, the top cases cut
     back after every case: each set of teams' merged tally is the oracle's summary."""
 
+    teams: list[Team]
+    user: User
+
     @classmethod
     def setUpTestData(cls):
         cls.teams = [f.TeamFactory(), f.TeamFactory(), f.TeamFactory()]
@@ -167,11 +175,11 @@ class TestTheTallyGivesTheSameSummary(HypothesisTestCase):
         )
 
     def setUp(self):
-        self.saved = competition.FACTS_CHUNK, competition._RANKED_SLACK
-        competition.FACTS_CHUNK, competition._RANKED_SLACK = 3, 1
+        self.saved = facts_module.FACTS_CHUNK, summary_module._RANKED_SLACK
+        facts_module.FACTS_CHUNK, summary_module._RANKED_SLACK = 3, 1
 
     def tearDown(self):
-        competition.FACTS_CHUNK, competition._RANKED_SLACK = self.saved
+        facts_module.FACTS_CHUNK, summary_module._RANKED_SLACK = self.saved
 
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(case_shapes, min_size=1, max_size=9))
@@ -244,7 +252,7 @@ def _at(day):
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    monkeypatch.setattr(competition, "FACTS_CHUNK", 2)
+    monkeypatch.setattr(facts_module, "FACTS_CHUNK", 2)
     return 2
 
 
@@ -304,7 +312,7 @@ class _CountedFacts(CaseFacts):
 def test_the_warm_up_holds_one_chunk_of_case_facts_at_a_time(
     world, spread, small_chunks, monkeypatch
 ):
-    monkeypatch.setattr(competition, "CaseFacts", _CountedFacts)
+    monkeypatch.setattr(facts_module, "CaseFacts", _CountedFacts)
     _CountedFacts.alive = _CountedFacts.most = _CountedFacts.made = 0
     competition_summaries_warm()
     assert _CountedFacts.made == 12  # every open case read

@@ -11,12 +11,12 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from cases import selectors
-from cases.models import Stage
-from cases.services.summaries import (
+from cases.competition.cached import (
     competition_summaries_warm,
     competition_summary_for_teams,
     summary_cache_key,
 )
+from cases.models import Stage
 from cases.tasks import competition_summaries_warm_task
 
 from .conftest import case_at

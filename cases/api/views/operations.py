@@ -17,16 +17,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cases import selectors
+from cases.competition.cached import competition_summary_for_teams
 from cases.models import AccessKey, OutboxEvent, OutboxStatus
 from cases.services.keys import access_key_revoke, staff_token_issue
-from cases.services.summaries import competition_summary_for_teams
 
 from .. import serializers as s
-from ..competition import (
-    CompetitionSummarySerializer,
-    SummaryCSVRenderer,
-    SummaryQuerySerializer,
-)
+from ..competition import CompetitionSummarySerializer, SummaryCSVRenderer, SummaryQuerySerializer
 from ..schema import ErrorSerializer
 from .common import NoStoreMixin, OneValueQueryMixin, staff
 

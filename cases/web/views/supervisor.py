@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from cases import selectors
+from cases.competition.cached import competition_summary_for_teams
 from cases.models import (
     ApprovalStatus,
     Case,
@@ -38,7 +39,6 @@ from cases.models import (
 from cases.services.approvals import approval_decide
 from cases.services.cases import case_assign
 from cases.services.errors import DomainError, StaleVersion
-from cases.services.summaries import competition_summary_for_teams
 from cases.services.surveys import drop_alert_points
 from cases.web import charts
 from cases.web.redirects import safe_next

@@ -34,15 +34,11 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from cases import selectors
-from cases.competition import (
-    CompetitionSummary,
-    SummaryTally,
-    competition_summary,
-    team_tallies,
-)
 from cases.models import Case, Membership, Role, Stage, Team
 from cases.selectors import Viewer
 from reintegration.cache import LogEvery, Outage, cache_outage
+
+from .summary import CompetitionSummary, SummaryTally, competition_summary, team_tallies
 
 logger = logging.getLogger(__name__)
 
