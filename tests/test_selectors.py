@@ -1,6 +1,7 @@
 """Need-to-know: who sees which cases, decided in cases/selectors.py only."""
 
 import datetime
+from typing import Any
 
 import pytest
 from django.http import Http404
@@ -116,11 +117,12 @@ def test_overdue_means_the_local_day_for_the_badge_the_filter_and_the_supervisor
     case = make_case(team=world.team_a)
     ContactFactory(case=case, planned_date=datetime.date(2026, 11, 24))
     with time_machine.travel(datetime.datetime(2026, 11, 24, 22, 0, tzinfo=datetime.UTC)):
-        badge = selectors.case_list_with_summary(user=world.alice).get(pk=case.pk)
+        # Cases annotated with their contact counts and dates.
+        badge: Any = selectors.case_list_with_summary(user=world.alice).get(pk=case.pk)
         in_scope = selectors.case_list(user=world.alice)
         filtered = list(CaseFilterSet({"overdue": "true"}, queryset=in_scope).qs)
         totals = selectors.overdue_contact_totals(user=world.carol)
-        row = selectors.caseload_list(user=world.alice, mine=False).get(pk=case.pk)
+        row: Any = selectors.caseload_list(user=world.alice, mine=False).get(pk=case.pk)
     assert badge.overdue_contacts == 1
     assert filtered == [case]
     assert totals == {"contacts": 1, "cases": 1}

@@ -125,5 +125,5 @@ def test_audit_verify_command_fails_loudly_on_a_broken_chain(events):
 
 def test_audit_record_outside_a_transaction_is_refused(transactional_db):
     with pytest.raises(RuntimeError, match="inside a transaction"):
-        audit_record(actor=None, action="x", object_type="x", object_id="x")
+        audit_record(actor=None, action=AuditAction.DEMO_SEED, object_type="x", object_id="x")
     assert not AuditEvent.objects.exists()
