@@ -281,7 +281,8 @@ def test_the_warm_up_caches_the_summary_computed_directly_for_each_team_set(
     north = [world.team_a, world.team_b, world.team_c]
     for teams in (north, [world.team_a, world.team_c], [world.team_a], [world.team_x]):
         cached = cache.get(summary_cache_key({t.pk for t in teams}, today))
-        assert cached is not None and cached.computed_at is not None
+        assert cached is not None
+        assert cached.computed_at is not None
         direct = competition_summary(
             Case.objects.filter(team__in=teams).exclude(stage=Stage.CLOSED), today=today
         )
