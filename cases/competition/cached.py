@@ -34,7 +34,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from cases import selectors
-from cases.models import Case, Membership, Role, Stage, Team
+from cases.models import Case, Membership, Role, Team
 from cases.selectors import Viewer
 from reintegration.cache import LogEvery, Outage, cache_outage
 
@@ -114,7 +114,7 @@ def competition_summary_for_teams(
     if cached is not None:
         return cached
     cases = selectors.case_list(user=user).filter(team_id__in=team_ids)
-    summary = _compute(cases.exclude(stage=Stage.CLOSED), today=today)
+    summary = _compute(cases.open(), today=today)
     if _worth_caching(summary):
         _cache_set(key, summary)
     return summary
@@ -139,7 +139,7 @@ def _team_sets() -> set[frozenset[int]]:
         programme_teams[programme_id].add(team_id)
     scope: dict[int, set[int]] = defaultdict(set)
     supervised: dict[int, set[int]] = defaultdict(set)
-    memberships = Membership.objects.filter(user__is_active=True).values_list(
+    memberships = Membership.objects.active().values_list(
         "user_id", "role", "team_id", "programme_id"
     )
     for user_id, role, team_id, programme_id in memberships:
@@ -165,7 +165,7 @@ def competition_summaries_warm(*, today: datetime.date | None = None) -> int:
     so the worker's memory does not grow with the caseload. A team set's summary merges its
     teams' tallies. Returns the summaries stored."""
     today = today or timezone.localdate()
-    tallies = team_tallies(Case.objects.exclude(stage=Stage.CLOSED), today=today)
+    tallies = team_tallies(Case.objects.open(), today=today)
     minimum = settings.COMPETITION_SUMMARY_CACHE_MIN_CASES
     stored = 0
     for teams in _team_sets():

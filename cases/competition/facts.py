@@ -22,6 +22,7 @@ from cases.models import (
     TargetProfile,
     ThreatContext,
 )
+from cases.models.querysets import overdue_condition
 
 from .rules import ENTRY_STAGES, CaseFacts, Finding, ReferenceData, findings_for
 
@@ -123,6 +124,7 @@ def _met_since(contact: MonitoringContact, since: datetime.date, today: datetime
 
 
 def _missed(contact: MonitoringContact, today: datetime.date) -> bool:
+    """Missed, or overdue (``MonitoringContact.objects.overdue``) for a contact in memory."""
     if contact.outcome == ContactOutcome.MISSED:
         return True
     return (
@@ -214,9 +216,7 @@ def _facts(
     since_30 = today - datetime.timedelta(days=30)
     since_90 = today - datetime.timedelta(days=90)
     met = Q(outcome=ContactOutcome.MET, actual_date__lte=today)
-    missed = Q(outcome=ContactOutcome.MISSED) | Q(
-        outcome=ContactOutcome.PLANNED, planned_date__lt=today
-    )
+    missed = Q(outcome=ContactOutcome.MISSED) | overdue_condition(today)
     contacts = {
         number: (met_30, met_90, missed_n)
         for number, met_30, met_90, missed_n in MonitoringContact.objects.filter(case__in=ids)

@@ -22,7 +22,6 @@ from cases.models import (
     Pillar,
     Profession,
     Programme,
-    Stage,
     TargetProfile,
     Team,
     ThreatContext,
@@ -49,7 +48,7 @@ def competition_snapshot_take(
     again the same day updates that day's rows instead of adding more. Returns the number of
     rows written."""
     today = today or timezone.localdate()
-    tallies = team_tallies(Case.objects.exclude(stage=Stage.CLOSED), today=today)
+    tallies = team_tallies(Case.objects.open(), today=today)
     taken_at = timezone.now()
     rows = []
     team_ids = list(Team.objects.order_by("id").values_list("id", flat=True))
