@@ -432,9 +432,7 @@ def workload(request: HttpRequest) -> HttpResponse:
         known = {load.username or UNASSIGNED for load in loads}
         if selected not in known:
             raise Http404("No such caseworker in these teams.")
-        open_cases = selectors.supervised_case_list(user=user, teams=scope.teams).exclude(
-            stage=Stage.CLOSED
-        )
+        open_cases = selectors.supervised_case_list(user=user, teams=scope.teams).open()
         if selected == UNASSIGNED:
             open_cases = open_cases.filter(caseworker__isnull=True)
         else:
