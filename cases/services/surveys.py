@@ -110,7 +110,9 @@ def _texts_problems(texts: Any, what: str) -> list[str]:
     return problems
 
 
-def survey_question_check(*, texts: Any, choices: Any, weight: Any = 1) -> None:
+# Complexity exception: one check per rule a question must meet, each raising its own
+# message for the admin form; they read best as the list the docstring gives.
+def survey_question_check(*, texts: Any, choices: Any, weight: Any = 1) -> None:  # noqa: C901
     """Refuse a question that cannot be asked or scored: ``texts`` with an English wording,
     at least two choices each with a distinct ``value``, a ``score`` from 0 to 1 and
     ``labels`` with an English label; a weight above zero. Raises ``ValidationError`` per

@@ -148,6 +148,7 @@ MOVES: dict[tuple[Stage, Stage], Move] = {
     )
 }
 
+
 def move_refusals(case: Case, target: str, *, reason: str = "") -> list[str]:
     """Why ``case`` cannot move to ``target`` now; an empty list means it can."""
     try:
