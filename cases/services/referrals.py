@@ -319,7 +319,7 @@ def _enrolment_progress(
             referral=referral,
             course=str(data.get("course") or referral.get_service_display()),
             provider=partner.name,
-            start_date=_date(data, "start_date", required=False) or timezone.now().date(),
+            start_date=_date(data, "start_date", required=False) or timezone.localdate(),
         )
     changed: list[str] = []
     if kind == "attendance":

@@ -23,6 +23,7 @@ from cases.models import (
     UrgentNeed,
 )
 from cases.services.cases import INTAKE_INPUT_FIELDS, RETURNEE_PROFILE_FIELDS
+from cases.services.workflow import move_options
 
 from .. import inputs
 from .base import ChoicesListField, StrictMixin, UsernameField
@@ -90,8 +91,6 @@ class CaseDetailSerializer(CaseSerializer):
 
     @extend_schema_field(MoveOptionSerializer(many=True))
     def get_moves(self, case: Case) -> list[dict[str, Any]]:
-        from cases.services.workflow import move_options
-
         return [
             {"to_stage": stage, "allowed": not refusals, "refusals": refusals}
             for stage, refusals in move_options(case).items()

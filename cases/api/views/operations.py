@@ -20,6 +20,7 @@ from cases import selectors
 from cases.competition.cached import competition_summary_for_teams
 from cases.models import AccessKey, OutboxEvent, OutboxStatus
 from cases.services.keys import access_key_revoke, staff_token_issue
+from cases.services.outbox import outbox_event_replay
 
 from .. import serializers as s
 from ..competition import CompetitionSummarySerializer, SummaryCSVRenderer, SummaryQuerySerializer
@@ -65,8 +66,6 @@ class OutboxViewSet(
     @extend_schema(request=None, responses=s.OutboxEventSerializer)
     @action(detail=True, methods=["post"])
     def replay(self, request: Request, uuid: str) -> Response:
-        from cases.services.outbox import outbox_event_replay
-
         event = outbox_event_replay(event=self.get_object(), actor=staff(request))
         return Response(self.get_serializer(event).data)
 
