@@ -83,3 +83,9 @@ def national_id_index(value: str) -> str:
 
 def phone_index(value: str) -> str:
     return blind_index("phone", normalise_phone(value) if value else "")
+
+
+def name_token_key() -> bytes:
+    """The key of the name tokens (``cases.names.name_tokens``): derived from BLIND_INDEX_KEY
+    under its own purpose, so a name token never equals, or can be tested against, an index."""
+    return bytes.fromhex(blind_index("key:name-tokens:v1", "derive"))
