@@ -9,7 +9,8 @@ not grow with the caseload.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -71,6 +72,38 @@ def _in_batches(run_batch: Callable[[int, int], tuple[int, int | None]], batch: 
         after = last
 
 
+# Who hears about a record of a case: its caseworker, or, when it has no active one, the team's
+# supervisors (none: the programme's managers). The jobs' rows end with these columns.
+RECIPIENT_COLUMNS = (
+    "case_id",
+    "case__team_id",
+    "case__programme_id",
+    "case__caseworker_id",
+    "case__caseworker__is_active",
+)
+
+
+def _with_recipients(rows: list[tuple[Any, ...]]) -> Iterator[tuple[tuple[Any, ...], int]]:
+    """Each row (ending with ``RECIPIENT_COLUMNS``) with each user to tell about it; the
+    overseers of the rows without an active caseworker are read once for the whole batch."""
+    tail = len(RECIPIENT_COLUMNS)
+    without_caseworker = [row for row in rows if not (row[-2] is not None and row[-1])]
+    overseers = overseers_of(
+        team_ids=(row[-4] for row in without_caseworker),
+        programme_ids=(row[-3] for row in without_caseworker),
+    )
+    for row in rows:
+        _case_id, team_id, programme_id, caseworker_id, caseworker_active = row[-tail:]
+        for user_id in caseworker_or_overseers(
+            caseworker_id=caseworker_id,
+            caseworker_active=caseworker_active,
+            team_id=team_id,
+            programme_id=programme_id,
+            overseers=overseers,
+        ):
+            yield row, user_id
+
+
 def _last_if_full(ids: list[int], size: int) -> int | None:
     return ids[-1] if len(ids) >= size else None
 
@@ -91,48 +124,26 @@ def notify_missed_contacts(*, today: datetime.date | None = None, batch: int | N
         rows = list(
             untold.filter(pk__gt=after)
             .order_by("pk")
-            .values_list(
-                "pk",
-                "uuid",
-                "planned_date",
-                "actual_date",
-                "case_id",
-                "case__team_id",
-                "case__programme_id",
-                "case__caseworker_id",
-                "case__caseworker__is_active",
-            )[:size]
+            .values_list("pk", "uuid", "planned_date", "actual_date", *RECIPIENT_COLUMNS)[:size]
         )
         if not rows:
             return 0, None
         last = _last_if_full([row[0] for row in rows], size)
         # Each case's contacts together, oldest first (missing dates last).
         rows.sort(key=lambda row: (row[4], row[2] is None, row[2] or datetime.date.min, row[0]))
-        without_caseworker = [row for row in rows if not (row[7] is not None and row[8])]
-        overseers = overseers_of(
-            team_ids=(row[5] for row in without_caseworker),
-            programme_ids=(row[6] for row in without_caseworker),
-        )
         specs = []
-        for pk, contact_uuid, planned, actual, case_id, team_id, programme_id, cw_id, cw_ok in rows:
+        for (pk, contact_uuid, planned, actual, case_id, *_), user_id in _with_recipients(rows):
             days = _days_since(planned or actual, today)
-            for user_id in caseworker_or_overseers(
-                caseworker_id=cw_id,
-                caseworker_active=cw_ok,
-                team_id=team_id,
-                programme_id=programme_id,
-                overseers=overseers,
-            ):
-                specs.append(
-                    NotificationSpec(
-                        key=f"contact_missed:{contact_uuid}:{user_id}",
-                        recipient_id=user_id,
-                        kind=NotificationKind.CONTACT_MISSED,
-                        case_id=case_id,
-                        contact_id=pk,
-                        detail={"days_overdue": days} if days is not None else {},
-                    )
+            specs.append(
+                NotificationSpec(
+                    key=f"contact_missed:{contact_uuid}:{user_id}",
+                    recipient_id=user_id,
+                    kind=NotificationKind.CONTACT_MISSED,
+                    case_id=case_id,
+                    contact_id=pk,
+                    detail={"days_overdue": days} if days is not None else {},
                 )
+            )
         with transaction.atomic():
             created = notify_many(specs)
             _audit_batch(action=AuditAction.NOTIFICATIONS_CONTACT_MISSED, created=created)
@@ -227,26 +238,12 @@ def notify_flagged_cases(*, batch: int | None = None) -> int:
         rows = list(
             untold.filter(pk__gt=after)
             .order_by("pk")
-            .values_list(
-                "pk",
-                "uuid",
-                "threat_id",
-                "case_id",
-                "case__team_id",
-                "case__programme_id",
-                "case__caseworker_id",
-                "case__caseworker__is_active",
-            )[:size]
+            .values_list("pk", "uuid", "threat_id", *RECIPIENT_COLUMNS)[:size]
         )
         if not rows:
             return 0, None
         last = _last_if_full([row[0] for row in rows], size)
         rows.sort(key=lambda row: (row[3], row[0]))  # each case's flags together
-        without_caseworker = [row for row in rows if not (row[6] is not None and row[7])]
-        overseers = overseers_of(
-            team_ids=(row[4] for row in without_caseworker),
-            programme_ids=(row[5] for row in without_caseworker),
-        )
         specs = [
             NotificationSpec(
                 key=f"threat_flag:{flag_uuid}:{user_id}",
@@ -255,14 +252,7 @@ def notify_flagged_cases(*, batch: int | None = None) -> int:
                 case_id=case_id,
                 threat_id=threat_id,
             )
-            for _pk, flag_uuid, threat_id, case_id, team_id, programme_id, cw_id, cw_ok in rows
-            for user_id in caseworker_or_overseers(
-                caseworker_id=cw_id,
-                caseworker_active=cw_ok,
-                team_id=team_id,
-                programme_id=programme_id,
-                overseers=overseers,
-            )
+            for (_pk, flag_uuid, threat_id, case_id, *_), user_id in _with_recipients(rows)
         ]
         with transaction.atomic():
             created = notify_many(specs)
